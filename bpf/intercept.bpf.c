@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The intercepting controller (the seed's figure 4, claim 18), at TC ingress
+ * of every interface clients or protected servers are reached through.
+ *
+ *   parse -> own address?          pass to the local stack
+ *         -> proxied connection?   mark + bpf_sk_assign to its socket
+ *         -> SYN to a service?     admitted: mark + assign to the listener
+ *         -> else to a service     drop (fail closed)
+ *         -> anything else         untouched (forwarded)
+ *
+ * Each helper returns an enum cutthru_reason; the entry point counts it and
+ * turns it into the TC verdict in one place.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "cutthru/abi.h"
+#include "maps.h"
+#include "parse.h"
+
+/* Set by the loader before load: the mark its policy-routing rule matches. */
+const volatile __u32 steer_mark = 0;
+
+static __always_inline int reason_is_drop(int reason)
+{
+	return reason >= CUTTHRU_DROP_NOT_ADMITTED;
+}
+
+static __always_inline int is_local_addr(const struct packet *pkt)
+{
+	struct cutthru_local_key key = { .family = pkt->tuple.family };
+
+	key.addr = pkt->tuple.daddr;
+	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+}
+
+static __always_inline int in_protected_net(const struct packet *pkt)
+{
+	struct cutthru_net_key key = {
+		.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + 128,
+		.family = pkt->tuple.family,
+	};
+
+	key.addr = pkt->tuple.daddr;
+	return bpf_map_lookup_elem(&protected_nets, &key) != NULL;
+}
+
+static __always_inline struct cutthru_service *
+find_service(__u8 family, const union cutthru_addr *addr, __be16 port)
+{
+	struct cutthru_service_key key = {
+		.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + 128,
+		.port = port,
+		.family = family,
+	};
+
+	key.addr = *addr;
+	return bpf_map_lookup_elem(&services, &key);
+}
+
+static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
+{
+	struct cutthru_allow_key key = {
+		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 128,
+		.service_id = service_id,
+		.family = pkt->tuple.family,
+	};
+
+	key.addr = pkt->tuple.saddr;
+	return bpf_map_lookup_elem(&allowed, &key) != NULL;
+}
+
+/* The socket lookup helpers take the tuple in their own layout. */
+static __always_inline __u32 fill_sock_tuple(const struct packet *pkt, struct bpf_sock_tuple *t)
+{
+	if (pkt->tuple.family == AF_INET) {
+		t->ipv4.saddr = pkt->tuple.saddr.v4;
+		t->ipv4.daddr = pkt->tuple.daddr.v4;
+		t->ipv4.sport = pkt->tuple.sport;
+		t->ipv4.dport = pkt->tuple.dport;
+		return sizeof(t->ipv4);
+	}
+	__builtin_memcpy(t->ipv6.saddr, pkt->tuple.saddr.v6, 16);
+	__builtin_memcpy(t->ipv6.daddr, pkt->tuple.daddr.v6, 16);
+	t->ipv6.sport = pkt->tuple.sport;
+	t->ipv6.dport = pkt->tuple.dport;
+	return sizeof(t->ipv6);
+}
+
+/* The quad list is keyed client -> server; replies are looked up reversed. */
+static __always_inline void quad_from_packet(const struct packet *pkt, enum cutthru_dir dir,
+					     struct cutthru_quad *quad)
+{
+	*quad = pkt->tuple;
+	if (dir == CUTTHRU_DIR_TO_CLIENT) {
+		quad->saddr = pkt->tuple.daddr;
+		quad->daddr = pkt->tuple.saddr;
+		quad->sport = pkt->tuple.dport;
+		quad->dport = pkt->tuple.sport;
+	}
+}
+
+static __always_inline void quad_account(struct __sk_buff *skb, const struct packet *pkt,
+					 enum cutthru_dir dir)
+{
+	struct cutthru_quad quad;
+	struct cutthru_conn *conn;
+
+	quad_from_packet(pkt, dir, &quad);
+	conn = bpf_map_lookup_elem(&quads, &quad);
+	/* An evicted quad only costs its statistics: steering goes by socket. */
+	if (!conn)
+		return;
+	conn->last_seen_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&conn->packets[dir], 1);
+	__sync_fetch_and_add(&conn->bytes[dir], skb->len);
+}
+
+static __always_inline void quad_insert(struct __sk_buff *skb, const struct packet *pkt,
+					__u32 service_id)
+{
+	struct cutthru_conn conn = {
+		.service_id = service_id,
+		.packets = { 1, 0 },
+		.bytes = { skb->len, 0 },
+	};
+
+	conn.created_ns = bpf_ktime_get_ns();
+	conn.last_seen_ns = conn.created_ns;
+	/* A retransmitted SYN or a reused 4-tuple starts the record afresh. */
+	bpf_map_update_elem(&quads, &pkt->tuple, &conn, BPF_ANY);
+}
+
+/* Steer to the socket that already owns this 4-tuple, if any. Returns 0 when
+ * no connection owns it, else a reason. */
+static __always_inline int steer_to_owner(struct __sk_buff *skb, const struct packet *pkt,
+					  enum cutthru_dir dir)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	__u32 len;
+	int err;
+
+	len = fill_sock_tuple(pkt, &tuple);
+	sk = bpf_skc_lookup_tcp(skb, &tuple, len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	/*
+	 * A listener found here is someone's wildcard socket, not a proxied
+	 * connection. A new SYN on a 4-tuple in TIME_WAIT is a new connection
+	 * for the proxy listener (what TPROXY does for the same case).
+	 */
+	if (sk->state == BPF_TCP_LISTEN || (sk->state == BPF_TCP_TIME_WAIT && is_pure_syn(pkt))) {
+		bpf_sk_release(sk);
+		return 0;
+	}
+	err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	if (err)
+		return CUTTHRU_DROP_ASSIGN;
+	skb->mark = steer_mark;
+	quad_account(skb, pkt, dir);
+	return CUTTHRU_STEER_FLOW;
+}
+
+/* A new connection to a protected service: admit it into the listener. */
+static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet *pkt,
+				     const struct cutthru_service *svc)
+{
+	__u32 slot = pkt->tuple.family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
+	struct bpf_sock *listener;
+	int err;
+
+	if (!is_admitted(svc->id, pkt))
+		return CUTTHRU_DROP_NOT_ADMITTED;
+	listener = bpf_map_lookup_elem(&listeners, &slot);
+	if (!listener)
+		return CUTTHRU_DROP_NO_LISTENER;
+	err = bpf_sk_assign(skb, listener, 0);
+	bpf_sk_release(listener);
+	if (err)
+		return CUTTHRU_DROP_ASSIGN;
+	skb->mark = steer_mark;
+	quad_insert(skb, pkt, svc->id);
+	return CUTTHRU_STEER_SYN;
+}
+
+static __always_inline int classify_tcp(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct cutthru_service *to_svc;
+	int reason;
+
+	/* To a service (client -> server), else from one (server -> client).
+	 * Two separate tests: the verifier refuses "ptr1 | ptr2" null checks. */
+	to_svc = find_service(pkt->tuple.family, &pkt->tuple.daddr, pkt->tuple.dport);
+	if (!to_svc && !find_service(pkt->tuple.family, &pkt->tuple.saddr, pkt->tuple.sport))
+		return CUTTHRU_PASS_UNPROTECTED;
+
+	reason = steer_to_owner(skb, pkt, to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
+	if (reason)
+		return reason;
+	if (to_svc && is_pure_syn(pkt))
+		return steer_syn(skb, pkt, to_svc);
+	/* To or from a protected service with no proxied connection: fail closed. */
+	return CUTTHRU_DROP_NO_CONN;
+}
+
+static __always_inline int classify(struct __sk_buff *skb)
+{
+	struct packet pkt = {};
+	enum parse_result res;
+
+	res = parse_packet(skb, &pkt);
+	if (res == PARSE_NOT_IP)
+		return CUTTHRU_PASS_NOT_IP;
+	if (res == PARSE_MALFORMED)
+		return CUTTHRU_DROP_MALFORMED;
+	if (is_local_addr(&pkt))
+		return CUTTHRU_PASS_LOCAL;
+
+	switch (res) {
+	case PARSE_TCP:
+		return classify_tcp(skb, &pkt);
+	case PARSE_FRAGMENT:
+		return in_protected_net(&pkt) ? CUTTHRU_DROP_FRAGMENT : CUTTHRU_PASS_NOT_TCP;
+	case PARSE_UNPARSED:
+		return in_protected_net(&pkt) ? CUTTHRU_DROP_UNPARSED : CUTTHRU_PASS_NOT_TCP;
+	case PARSE_TRUNCATED_L4:
+		return in_protected_net(&pkt) ? CUTTHRU_DROP_MALFORMED : CUTTHRU_PASS_UNPROTECTED;
+	default:
+		return CUTTHRU_PASS_NOT_TCP;
+	}
+}
+
+static __always_inline int count_verdict(struct __sk_buff *skb, int reason)
+{
+	__u32 key = reason;
+	struct cutthru_counter *c;
+
+	c = bpf_map_lookup_elem(&counters, &key);
+	if (c) {
+		c->packets++;
+		c->bytes += skb->len;
+	}
+	return reason_is_drop(reason) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+SEC("tc")
+int cutthru_intercept(struct __sk_buff *skb)
+{
+	return count_verdict(skb, classify(skb));
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The only structs and constants shared by the BPF programs and user space.
+ * Every type here has a fixed layout: explicit padding, no pointers, no bool.
+ */
+#ifndef CUTTHRU_ABI_H
+#define CUTTHRU_ABI_H
+
+#include <linux/types.h>
+
+#ifndef CUTTHRU_QUADS_MAX
+/* Capacity of the proxy quad list (LRU): live connections beyond this only
+ * lose their statistics, never their steering (see intercept.bpf.c). */
+#define CUTTHRU_QUADS_MAX 65536
+#endif
+#define CUTTHRU_SERVICES_MAX 1024 /* protected (prefix, port) entries */
+#define CUTTHRU_ALLOW_MAX 4096 /* admitted source prefixes, all services */
+#define CUTTHRU_LOCAL_ADDRS_MAX 256 /* the proxy's own addresses */
+
+/* Indexes of the daemon's transparent listeners in the listener sockmap. */
+enum cutthru_listener_slot {
+	CUTTHRU_LISTENER_INET = 0,
+	CUTTHRU_LISTENER_INET6 = 1,
+	CUTTHRU_LISTENER_SLOTS = 2,
+};
+
+/* An address of either family: IPv4 in the first 4 bytes, rest zero. */
+union cutthru_addr {
+	__be32 v4;
+	__be32 v6[4];
+	__u8 bytes[16];
+};
+
+/*
+ * The proxy quad list key: one proxied connection, always oriented from the
+ * client to the protected server (saddr/sport = client).
+ */
+struct cutthru_quad {
+	union cutthru_addr saddr;
+	union cutthru_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct cutthru_quad) == 40, "quad key layout");
+
+/* Index 0 counts packets client->server, index 1 server->client. */
+enum cutthru_dir {
+	CUTTHRU_DIR_TO_SERVER = 0,
+	CUTTHRU_DIR_TO_CLIENT = 1,
+};
+
+/* Per-connection state kept beside each quad. */
+struct cutthru_conn {
+	__u64 created_ns; /* bpf_ktime_get_ns() of the SYN */
+	__u64 last_seen_ns;
+	__u64 packets[2]; /* by enum cutthru_dir */
+	__u64 bytes[2];
+	__u32 service_id;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct cutthru_conn) == 56, "conn value layout");
+
+/*
+ * Protected services: one LPM trie for both families. The port and family
+ * lead the key so they are always matched in full; the address follows and
+ * is matched up to the service's prefix length. prefixlen counts the bits
+ * after itself: 32 (port, family, pad) + the address prefix.
+ */
+struct cutthru_service_key {
+	__u32 prefixlen;
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_service_key) == 24, "service key layout");
+#define CUTTHRU_SERVICE_KEY_FIXED_BITS 32
+
+struct cutthru_service {
+	__u32 id; /* 1-based; 0 is never a service */
+	__u32 flags; /* reserved */
+};
+
+/*
+ * Protected networks, by address only: what a fragment or an unparsable
+ * packet is compared with, since it carries no port. prefixlen counts
+ * 32 (family, pad) + the address prefix.
+ */
+struct cutthru_net_key {
+	__u32 prefixlen;
+	__u8 family;
+	__u8 pad[3];
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_net_key) == 24, "net key layout");
+#define CUTTHRU_NET_KEY_FIXED_BITS 32
+
+/*
+ * Admitted sources, per service: prefixlen counts 64 (service id, family,
+ * pad) + the source prefix.
+ */
+struct cutthru_allow_key {
+	__u32 prefixlen;
+	__u32 service_id;
+	__u8 family;
+	__u8 pad[3];
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_allow_key) == 28, "allow key layout");
+#define CUTTHRU_ALLOW_KEY_FIXED_BITS 64
+
+/* The proxy's own addresses: traffic to them goes to the local stack. */
+struct cutthru_local_key {
+	__u8 family;
+	__u8 pad[3];
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_local_key) == 20, "local key layout");
+
+/*
+ * Every packet the intercepting controller sees is counted under exactly one
+ * reason. Names are in cutthru_reason_names() (user/stats.c).
+ */
+enum cutthru_reason {
+	CUTTHRU_PASS_NOT_IP = 0, /* ARP, LLDP, unparsed ethertypes */
+	CUTTHRU_PASS_LOCAL, /* addressed to the proxy itself */
+	CUTTHRU_PASS_UNPROTECTED, /* not to or from a protected service */
+	CUTTHRU_PASS_NOT_TCP, /* UDP, ICMP... (only TCP services exist) */
+	CUTTHRU_STEER_SYN, /* new connection handed to the listener */
+	CUTTHRU_STEER_FLOW, /* packet of a proxied connection */
+	CUTTHRU_DROP_NOT_ADMITTED, /* SYN from a source not allowed */
+	CUTTHRU_DROP_NO_LISTENER, /* SYN while the daemon is not listening */
+	CUTTHRU_DROP_NO_CONN, /* non-SYN to/from a service, no connection */
+	CUTTHRU_DROP_ASSIGN, /* bpf_sk_assign refused the socket */
+	CUTTHRU_DROP_MALFORMED, /* truncated or inconsistent headers */
+	CUTTHRU_DROP_FRAGMENT, /* IP fragment to a protected network */
+	CUTTHRU_DROP_UNPARSED, /* header chain we do not walk, protected dst */
+	CUTTHRU_REASONS,
+};
+
+/* Verdict counters: one slot per reason, per CPU. */
+struct cutthru_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* CUTTHRU_ABI_H */

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+enum long_only_opt {
+	OPT_MARK = 0x100,
+	OPT_TABLE,
+	OPT_RULE_PRIORITY,
+	OPT_NO_SPOOF_PORT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_BUFFER_SIZE,
+};
+
+static const struct option run_options[] = {
+	{ "interface", required_argument, NULL, 'i' },
+	{ "protect", required_argument, NULL, 'p' },
+	{ "allow", required_argument, NULL, 'a' },
+	{ "mark", required_argument, NULL, OPT_MARK },
+	{ "table", required_argument, NULL, OPT_TABLE },
+	{ "rule-priority", required_argument, NULL, OPT_RULE_PRIORITY },
+	{ "no-spoof-port", no_argument, NULL, OPT_NO_SPOOF_PORT },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+void cli_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: cutthru run -i IFACE [-i IFACE...] --protect ADDR:PORT [...] [options]\n"
+		"       cutthru --version | --help\n"
+		"\n"
+		"Intercepts TCP connections to protected services on a router and relays them\n"
+		"transparently: the client sees the server's address, the server the client's.\n"
+		"\n"
+		"Options of run:\n"
+		"  -i, --interface IFACE    attach to the ingress of IFACE (repeatable; every\n"
+		"                           interface clients or protected servers are behind)\n"
+		"  -p, --protect ADDR:PORT  protect a service; ADDR may be a prefix:\n"
+		"                           198.19.2.2:80, 198.19.2.0/24:80, [2001:db8::2]:80\n"
+		"  -a, --allow CIDR         admit sources in CIDR (repeatable; default: all)\n"
+		"      --mark MARK          fwmark of intercepted packets (default 0x%x;\n"
+		"                           the daemon's own sockets use MARK+1)\n"
+		"      --table N            routing table of the local route (default %u)\n"
+		"      --rule-priority N    priority of the fwmark rule (default %u)\n"
+		"      --no-spoof-port      server leg from the client's address, a fresh port\n"
+		"      --connect-timeout MS reset the client if the server has not answered\n"
+		"                           within MS milliseconds (default %u)\n"
+		"      --buffer-size BYTES  relay buffer per direction (default %u)\n"
+		"  -q, --quiet              warnings and errors only\n"
+		"  -v, --verbose            debug messages\n"
+		"  -h, --help               this text\n"
+		"      --version            the version\n",
+		DEFAULT_STEER_MARK, DEFAULT_TABLE, DEFAULT_RULE_PRIORITY,
+		DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE);
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->steer_mark = DEFAULT_STEER_MARK;
+	cfg->sock_mark = DEFAULT_STEER_MARK + 1;
+	cfg->table = DEFAULT_TABLE;
+	cfg->rule_priority = DEFAULT_RULE_PRIORITY;
+	cfg->spoof_port = 1;
+	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->buffer_size = DEFAULT_BUFFER_SIZE;
+}
+
+/* Decimal or 0x-hex, within [min, max]. */
+static int parse_number(const char *text, unsigned long min, unsigned long max, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!*text || *text == '-' || *text == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 0);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int add_interface(struct config *cfg, const char *name)
+{
+	if (cfg->n_ifaces >= CONFIG_IFACES_MAX || !*name || strlen(name) >= IF_NAMESIZE)
+		return -EINVAL;
+	strcpy(cfg->ifaces[cfg->n_ifaces++], name);
+	return 0;
+}
+
+static int add_service(struct config *cfg, const char *text)
+{
+	if (cfg->n_services >= CONFIG_SERVICES_MAX)
+		return -EINVAL;
+	return endpoint_prefix_parse(text, &cfg->services[cfg->n_services++]);
+}
+
+static int add_allow(struct config *cfg, const char *text)
+{
+	if (cfg->n_allow >= CONFIG_ALLOW_MAX)
+		return -EINVAL;
+	return prefix_parse(text, &cfg->allow[cfg->n_allow++]);
+}
+
+static int apply_option(struct config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'i':
+		return add_interface(cfg, arg);
+	case 'p':
+		return add_service(cfg, arg);
+	case 'a':
+		return add_allow(cfg, arg);
+	case OPT_MARK:
+		if (parse_number(arg, 1, 0xfffffffeUL, &cfg->steer_mark))
+			return -EINVAL;
+		cfg->sock_mark = cfg->steer_mark + 1;
+		return 0;
+	case OPT_TABLE:
+		/* 253-255 are default, main and local; 0 is unspecified. */
+		if (parse_number(arg, 1, 0xffffffffUL, &cfg->table) ||
+		    (cfg->table >= 253 && cfg->table <= 255))
+			return -EINVAL;
+		return 0;
+	case OPT_RULE_PRIORITY:
+		return parse_number(arg, 1, 32765, &cfg->rule_priority);
+	case OPT_NO_SPOOF_PORT:
+		cfg->spoof_port = 0;
+		return 0;
+	case OPT_CONNECT_TIMEOUT:
+		return parse_number(arg, 1, 3600 * 1000, &cfg->connect_timeout_ms);
+	case OPT_BUFFER_SIZE:
+		return parse_number(arg, 4096, 64 << 20, &cfg->buffer_size);
+	case 'q':
+		cfg->quiet = 1;
+		return 0;
+	case 'v':
+		cfg->verbose = 1;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *option_name(int opt, char *buf, size_t len)
+{
+	const struct option *o;
+
+	for (o = run_options; o->name; o++) {
+		if (o->val == opt) {
+			snprintf(buf, len, "--%s", o->name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "-%c", opt);
+	return buf;
+}
+
+int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
+{
+	char name[32];
+	int opt;
+
+	config_defaults(cfg);
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":i:p:a:qvh", run_options, NULL)) != -1) {
+		if (opt == 'h')
+			return 1;
+		if (opt == '?') {
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (opt == ':') {
+			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (apply_option(cfg, opt, optarg)) {
+			snprintf(err, errlen, "invalid %s '%s'",
+				 option_name(opt, name, sizeof(name)), optarg ? optarg : "");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->n_ifaces) {
+		snprintf(err, errlen, "no --interface given");
+		return -EINVAL;
+	}
+	if (!cfg->n_services) {
+		snprintf(err, errlen, "no --protect given");
+		return -EINVAL;
+	}
+	return 0;
+}

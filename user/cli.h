@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Command-line flags -> struct config. */
+#ifndef CUTTHRU_CLI_H
+#define CUTTHRU_CLI_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include "addr.h"
+
+#define CONFIG_IFACES_MAX 16
+#define CONFIG_SERVICES_MAX 64
+#define CONFIG_ALLOW_MAX 256
+
+/* Defaults: 'CT' in the upper half of the mark, table and priority chosen
+ * away from the ones iproute2 and systemd-networkd use. */
+#define DEFAULT_STEER_MARK 0x43540000u
+#define DEFAULT_TABLE 4354u
+#define DEFAULT_RULE_PRIORITY 4354u
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define DEFAULT_BUFFER_SIZE (64u * 1024)
+
+struct config {
+	char ifaces[CONFIG_IFACES_MAX][IF_NAMESIZE];
+	int n_ifaces;
+	struct endpoint_prefix services[CONFIG_SERVICES_MAX];
+	int n_services;
+	struct prefix allow[CONFIG_ALLOW_MAX];
+	int n_allow; /* 0: every source is admitted */
+	uint32_t steer_mark; /* set by BPF on intercepted packets; the rule's */
+	uint32_t sock_mark; /* SO_MARK of the daemon's own sockets */
+	uint32_t table;
+	uint32_t rule_priority;
+	int spoof_port;
+	uint32_t connect_timeout_ms;
+	uint32_t buffer_size;
+	int quiet;
+	int verbose;
+};
+
+void config_defaults(struct config *cfg);
+/*
+ * Parses the flags of "cutthru run". Returns 0, 1 when --help was asked
+ * for, or -EINVAL with a one-line reason naming the bad argument in err.
+ */
+int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
+void cli_usage(FILE *out);
+
+#endif

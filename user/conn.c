@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "addr.h"
+#include "conn.h"
+#include "log.h"
+
+static const char *const close_reason_names[CLOSE_REASONS] = {
+	[CLOSE_NONE] = "none",
+	[CLOSE_DONE] = "done",
+	[CLOSE_CLIENT_RESET] = "client-reset",
+	[CLOSE_SERVER_RESET] = "server-reset",
+	[CLOSE_CONNECT_REFUSED] = "connect-refused",
+	[CLOSE_CONNECT_TIMEOUT] = "connect-timeout",
+	[CLOSE_CONNECT_FAILED] = "connect-failed",
+	[CLOSE_NO_RESOURCES] = "no-resources",
+	[CLOSE_SHUTDOWN] = "shutdown",
+};
+
+const char *close_reason_name(enum close_reason reason)
+{
+	return reason < CLOSE_REASONS ? close_reason_names[reason] : "?";
+}
+
+/* Close with RST instead of FIN: SO_LINGER with a zero timeout. */
+static void close_with_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void log_record(const struct conn *c)
+{
+	char client[ENDPOINT_STRLEN], server[ENDPOINT_STRLEN];
+
+	endpoint_str(c->quad.family, &c->quad.saddr, ntohs(c->quad.sport), client, sizeof(client));
+	endpoint_str(c->quad.family, &c->quad.daddr, ntohs(c->quad.dport), server, sizeof(server));
+	pr_info("conn %llu %s -> %s closed reason=%s bytes_to_server=%llu bytes_to_client=%llu "
+		"ms=%llu",
+		(unsigned long long)c->id, client, server, close_reason_name(c->reason),
+		(unsigned long long)c->client.bytes_rx, (unsigned long long)c->server.bytes_rx,
+		(unsigned long long)(now_ms() - c->started_ms));
+}
+
+static void leg_close(struct loop *loop, struct leg *leg, int reset)
+{
+	if (leg->io.fd < 0)
+		return;
+	io_del(loop, &leg->io);
+	if (reset)
+		close_with_reset(leg->io.fd);
+	else
+		close(leg->io.fd);
+	leg->io.fd = -1;
+}
+
+/*
+ * Ends the connection (figure 9): both fds closed (with RST toward a side
+ * when the reason says the other side failed), the quad leaves the quad
+ * list, the record is logged. The memory waits for proxy's before-sleep
+ * hook, since later events of the same epoll batch may still name it.
+ */
+void conn_close(struct conn *c, enum close_reason reason)
+{
+	struct proxy *p = c->proxy;
+	int reset = reason != CLOSE_DONE;
+
+	if (c->phase == PHASE_CLOSED)
+		return;
+	c->reason = reason;
+	leg_close(p->loop, &c->client, reset);
+	leg_close(p->loop, &c->server, reset);
+	bpf_map_delete_elem(p->quads_fd, &c->quad);
+	log_record(c);
+
+	c->phase = PHASE_CLOSED;
+	p->stats.closed[reason]++;
+	p->stats.active--;
+	list_del(&c->timer_link);
+	list_del(&c->link);
+	list_add_tail(&p->closed, &c->link);
+}
+
+void conn_free(struct conn *c)
+{
+	relay_buf_free(&c->client.rx);
+	relay_buf_free(&c->server.rx);
+	free(c);
+}
+
+static enum close_reason reset_reason(const struct leg *leg)
+{
+	return leg == &leg->conn->client ? CLOSE_CLIENT_RESET : CLOSE_SERVER_RESET;
+}
+
+static struct leg *other_leg(struct leg *leg)
+{
+	struct conn *c = leg->conn;
+
+	return leg == &c->client ? &c->server : &c->client;
+}
+
+/*
+ * One direction, from src to dst: read what src sent, write what is pending
+ * to dst, and pass src's FIN on once everything before it is written.
+ * Returns 0 or the close reason when a side failed.
+ */
+static enum close_reason pump_direction(struct leg *src, struct leg *dst)
+{
+	ssize_t n;
+
+	if (src->readable && !src->rd_eof && relay_buf_space(&src->rx)) {
+		n = relay_buf_fill(&src->rx, src->io.fd);
+		if (n > 0)
+			src->bytes_rx += (uint64_t)n;
+		else if (n == 0)
+			src->rd_eof = 1;
+		else if (n != -EAGAIN)
+			return reset_reason(src);
+	}
+	if (relay_buf_pending(&src->rx)) {
+		n = relay_buf_drain(&src->rx, dst->io.fd);
+		if (n < 0 && n != -EAGAIN)
+			return reset_reason(dst);
+	}
+	if (src->rd_eof && !relay_buf_pending(&src->rx) && !dst->wr_shut) {
+		if (shutdown(dst->io.fd, SHUT_WR) && errno != ENOTCONN)
+			return reset_reason(dst);
+		dst->wr_shut = 1;
+	}
+	return CLOSE_NONE;
+}
+
+/* Read a leg while its buffer has room; want to write to it while the other
+ * leg's buffer holds bytes for it. */
+static uint32_t leg_interest(const struct leg *leg)
+{
+	const struct leg *peer = other_leg((struct leg *)leg);
+	uint32_t ev = 0;
+
+	if (!leg->rd_eof && relay_buf_space(&leg->rx))
+		ev |= EPOLLIN;
+	if (relay_buf_pending(&peer->rx))
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+static void conn_pump(struct conn *c)
+{
+	struct loop *loop = c->proxy->loop;
+	enum close_reason reason;
+
+	reason = pump_direction(&c->client, &c->server);
+	if (!reason)
+		reason = pump_direction(&c->server, &c->client);
+	if (reason) {
+		conn_close(c, reason);
+		return;
+	}
+	c->client.readable = c->server.readable = 0;
+	if (c->client.wr_shut && c->server.wr_shut) {
+		conn_close(c, CLOSE_DONE);
+		return;
+	}
+	io_set(loop, &c->client.io, leg_interest(&c->client));
+	io_set(loop, &c->server.io, leg_interest(&c->server));
+}
+
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
+}
+
+static int start_relaying(struct conn *c)
+{
+	size_t size = c->proxy->cfg->buffer_size;
+
+	if (relay_buf_init(&c->client.rx, size) || relay_buf_init(&c->server.rx, size))
+		return -ENOMEM;
+	c->phase = PHASE_RELAYING;
+	list_del(&c->timer_link);
+	return 0;
+}
+
+static void on_connected(struct conn *c)
+{
+	int err = sock_error(c->server.io.fd);
+
+	if (err) {
+		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
+		return;
+	}
+	if (start_relaying(c)) {
+		conn_close(c, CLOSE_NO_RESOURCES);
+		return;
+	}
+	/* Whatever the client sent while we connected is waiting: read it. */
+	c->client.readable = 1;
+	conn_pump(c);
+}
+
+static void on_leg_event(struct loop *loop, struct io *io, uint32_t events)
+{
+	struct leg *leg = io->ctx;
+	struct conn *c = leg->conn;
+
+	(void)loop;
+	if (c->phase == PHASE_CLOSED)
+		return;
+	if (c->phase == PHASE_CONNECTING) {
+		if (leg == &c->server)
+			on_connected(c);
+		return;
+	}
+	/* A pending error (RST, ICMP) fails the leg even when we are not
+	 * reading it right now. */
+	if ((events & EPOLLERR) && sock_error(io->fd)) {
+		conn_close(c, reset_reason(leg));
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		leg->readable = 1;
+	conn_pump(c);
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+	return setsockopt(fd, level, name, &value, sizeof(value)) ? -errno : 0;
+}
+
+/* The server leg: a socket bound to the client's address (and port, unless
+ * --no-spoof-port), connecting to the original destination. */
+static int open_server_leg(struct conn *c)
+{
+	const struct config *cfg = c->proxy->cfg;
+	const struct cutthru_quad *q = &c->quad;
+	struct sockaddr_storage local, remote;
+	socklen_t local_len, remote_len;
+	int fd, err;
+
+	fd = socket(q->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (q->family == AF_INET)
+		err = set_int_opt(fd, SOL_IP, IP_TRANSPARENT, 1);
+	else
+		err = set_int_opt(fd, SOL_IPV6, IPV6_TRANSPARENT, 1);
+	err = err ?: set_int_opt(fd, SOL_SOCKET, SO_MARK, (int)cfg->sock_mark);
+	/* Two connections from one client port to different servers share a
+	 * local address; connect() keeps their 4-tuples apart. */
+	err = err ?: set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	err = err ?: set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (!err && !cfg->spoof_port)
+		err = set_int_opt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+	if (err)
+		goto err_close;
+
+	local_len = addr_to_sockaddr(q->family, &q->saddr, cfg->spoof_port ? ntohs(q->sport) : 0,
+				     &local);
+	remote_len = addr_to_sockaddr(q->family, &q->daddr, ntohs(q->dport), &remote);
+	if (bind(fd, (struct sockaddr *)&local, local_len))
+		goto err_errno;
+	if (connect(fd, (struct sockaddr *)&remote, remote_len) && errno != EINPROGRESS)
+		goto err_errno;
+	return fd;
+
+err_errno:
+	err = -errno;
+err_close:
+	close(fd);
+	return err;
+}
+
+static int read_quad(int fd, struct cutthru_quad *q)
+{
+	struct sockaddr_storage peer, local;
+	socklen_t len = sizeof(peer);
+	uint16_t sport, dport;
+	uint8_t family;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &len))
+		return -errno;
+	len = sizeof(local);
+	/* With bpf_sk_assign the accepted socket's local address is the
+	 * original destination. */
+	if (getsockname(fd, (struct sockaddr *)&local, &len))
+		return -errno;
+	memset(q, 0, sizeof(*q));
+	sockaddr_to_addr(&peer, &q->family, &q->saddr, &sport);
+	sockaddr_to_addr(&local, &family, &q->daddr, &dport);
+	q->sport = htons(sport);
+	q->dport = htons(dport);
+	return 0;
+}
+
+static struct conn *conn_new(struct proxy *p, int client_fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->proxy = p;
+	c->id = ++p->next_id;
+	c->started_ms = now_ms();
+	c->deadline_ms = c->started_ms + p->cfg->connect_timeout_ms;
+	c->client.conn = c;
+	c->server.conn = c;
+	c->client.io.fd = client_fd;
+	c->server.io.fd = -1;
+	list_init(&c->timer_link);
+	list_add_tail(&p->conns, &c->link);
+	list_add_tail(&p->connecting, &c->timer_link);
+	p->stats.active++;
+	p->stats.accepted++;
+	return c;
+}
+
+void conn_accepted(struct proxy *p, int client_fd)
+{
+	struct conn *c = conn_new(p, client_fd);
+	int fd;
+
+	if (!c) {
+		close_with_reset(client_fd);
+		return;
+	}
+	if (read_quad(client_fd, &c->quad) || set_int_opt(client_fd, IPPROTO_TCP, TCP_NODELAY, 1)) {
+		conn_close(c, CLOSE_CONNECT_FAILED);
+		return;
+	}
+	c->client.io.cb = on_leg_event;
+	c->client.io.ctx = &c->client;
+
+	fd = open_server_leg(c);
+	if (fd < 0) {
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+			p->stats.refused_no_fds++;
+		pr_debug("conn %llu: server leg: %s", (unsigned long long)c->id, strerror(-fd));
+		conn_close(c, fd == -EMFILE || fd == -ENFILE ? CLOSE_NO_RESOURCES :
+							       CLOSE_CONNECT_FAILED);
+		return;
+	}
+	/* The client leg is not read until the server leg is up: what it sends
+	 * meanwhile waits in its receive queue. */
+	if (io_add(p->loop, &c->server.io, fd, EPOLLOUT, on_leg_event, &c->server)) {
+		c->server.io.fd = fd;
+		conn_close(c, CLOSE_NO_RESOURCES);
+	}
+}
+
+void conn_connect_timeout(struct conn *c)
+{
+	conn_close(c, CLOSE_CONNECT_TIMEOUT);
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * One proxied connection (the seed's figures 7-9): the client leg, accepted
+ * as the server, and the server leg, opened as the client; its phase, its
+ * buffers and its event record. struct proxy holds what they share.
+ */
+#ifndef CUTTHRU_CONN_H
+#define CUTTHRU_CONN_H
+
+#include <stdint.h>
+#include "cutthru/abi.h"
+#include "cli.h"
+#include "list.h"
+#include "loop.h"
+#include "relay.h"
+
+enum conn_phase {
+	PHASE_CONNECTING, /* client accepted, server leg not up yet */
+	PHASE_RELAYING, /* both legs up, bytes moving */
+	PHASE_CLOSED, /* both fds closed; freed before the next sleep */
+};
+
+enum close_reason {
+	CLOSE_NONE = 0,
+	CLOSE_DONE, /* both sides finished with FIN */
+	CLOSE_CLIENT_RESET,
+	CLOSE_SERVER_RESET,
+	CLOSE_CONNECT_REFUSED,
+	CLOSE_CONNECT_TIMEOUT,
+	CLOSE_CONNECT_FAILED,
+	CLOSE_NO_RESOURCES, /* out of fds or memory */
+	CLOSE_SHUTDOWN, /* the daemon is stopping */
+	CLOSE_REASONS,
+};
+
+const char *close_reason_name(enum close_reason reason);
+
+struct conn;
+
+struct leg {
+	struct io io;
+	struct conn *conn;
+	struct relay_buf rx; /* read from this leg, to be written to the other */
+	uint64_t bytes_rx;
+	int rd_eof; /* the peer sent FIN and we read it */
+	int wr_shut; /* we sent FIN (shutdown(SHUT_WR)) */
+	int readable; /* the last wake-up said there is something to read */
+};
+
+/* The event record is the quad, the phase, the reason and the byte counts. */
+struct conn {
+	struct proxy *proxy;
+	struct leg client;
+	struct leg server;
+	enum conn_phase phase;
+	enum close_reason reason;
+	struct cutthru_quad quad; /* client -> original destination */
+	uint64_t id;
+	uint64_t started_ms;
+	uint64_t deadline_ms; /* connect deadline while PHASE_CONNECTING */
+	struct list_node link; /* proxy->conns or proxy->closed */
+	struct list_node timer_link; /* proxy->connecting, deadline order */
+};
+
+struct proxy_stats {
+	uint64_t accepted;
+	uint64_t active;
+	uint64_t refused_no_fds; /* accept() or socket() ran out of fds */
+	uint64_t closed[CLOSE_REASONS];
+};
+
+struct proxy {
+	struct loop *loop;
+	const struct config *cfg;
+	int quads_fd; /* the BPF quad list, to remove closed connections */
+	struct io listeners[CUTTHRU_LISTENER_SLOTS];
+	int spare_fd; /* given up to accept and reset when fds run out */
+	struct list_node conns; /* open connections */
+	struct list_node connecting; /* by connect deadline (one timeout: FIFO) */
+	struct list_node closed; /* to free once no event can refer to them */
+	struct proxy_stats stats;
+	uint64_t next_id;
+};
+
+/* proxy.c */
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd);
+/* Opens the transparent listener of one family. Returns its fd or -errno. */
+int proxy_listen(struct proxy *p, int family);
+/* Resets every connection and closes the listeners. */
+void proxy_shutdown(struct proxy *p);
+
+/* conn.c */
+void conn_accepted(struct proxy *p, int client_fd);
+void conn_close(struct conn *c, enum close_reason reason);
+void conn_connect_timeout(struct conn *c);
+void conn_free(struct conn *c);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The BPF side: feature probes, loading, the maps' contents, TC attachment. */
+#ifndef CUTTHRU_LOADER_H
+#define CUTTHRU_LOADER_H
+
+#include <bpf/libbpf.h>
+#include "cli.h"
+
+struct intercept_bpf;
+
+struct tc_attachment {
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts opts;
+	char ifname[IF_NAMESIZE];
+	int attached;
+};
+
+struct loader {
+	struct intercept_bpf *skel;
+	struct tc_attachment att[CONFIG_IFACES_MAX];
+	int n_att;
+};
+
+/* Where cutthru's TC filter sits: a stale one from a killed run is replaced. */
+#define CUTTHRU_TC_HANDLE 0x4354
+#define CUTTHRU_TC_PRIORITY 0x4354
+
+/* Checks kernel version and BPF features; names the first one missing. */
+int loader_probe(char *why, size_t len);
+int loader_load(struct loader *ld, const struct config *cfg);
+int loader_set_listener(struct loader *ld, int slot, int fd);
+int loader_attach(struct loader *ld, const char *ifname);
+/* Detaches from every interface, removing the clsact qdisc when nothing
+ * else uses it. */
+void loader_detach_all(struct loader *ld);
+void loader_close(struct loader *ld);
+int loader_quads_fd(const struct loader *ld);
+int loader_counters_fd(const struct loader *ld);
+
+#endif

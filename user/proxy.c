@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The daemon's listeners, accept, the connect timers and shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "conn.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64
+#define LISTEN_BACKLOG 4096
+
+/*
+ * Out of fds: accept() keeps failing and the listener stays readable. Give
+ * up the spare fd, take the connection off the queue, reset it, and take
+ * the spare back, so the client hears "no" at once instead of retrying SYNs.
+ */
+static void shed_connection(struct proxy *p, int listen_fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int fd;
+
+	p->stats.refused_no_fds++;
+	if (p->spare_fd >= 0) {
+		close(p->spare_fd);
+		p->spare_fd = -1;
+	}
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pr_warn("out of file descriptors: refused a connection");
+}
+
+static void on_listener(struct loop *loop, struct io *io, uint32_t events)
+{
+	struct proxy *p = io->ctx;
+	int i, fd;
+
+	(void)loop;
+	(void)events;
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_accepted(p, fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			shed_connection(p, io->fd);
+			continue;
+		}
+		if (errno != EAGAIN)
+			pr_warn("accept: %s", strerror(errno));
+		break;
+	}
+}
+
+static void free_closed(struct proxy *p)
+{
+	struct conn *c;
+
+	while (!list_empty(&p->closed)) {
+		c = container_of(p->closed.next, struct conn, link);
+		list_del(&c->link);
+		conn_free(c);
+	}
+}
+
+/* Fires due connect timers and frees closed connections; says how long the
+ * loop may sleep. */
+static int before_sleep(struct loop *loop, void *ctx)
+{
+	struct proxy *p = ctx;
+	uint64_t now = now_ms();
+	struct conn *c;
+
+	(void)loop;
+	free_closed(p);
+	while (!list_empty(&p->connecting)) {
+		c = container_of(p->connecting.next, struct conn, timer_link);
+		if (c->deadline_ms > now)
+			return (int)(c->deadline_ms - now);
+		conn_connect_timeout(c);
+	}
+	free_closed(p);
+	return -1;
+}
+
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd)
+{
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	p->loop = loop;
+	p->cfg = cfg;
+	p->quads_fd = quads_fd;
+	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++)
+		p->listeners[i].fd = -1;
+	list_init(&p->conns);
+	list_init(&p->connecting);
+	list_init(&p->closed);
+	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (p->spare_fd < 0)
+		return -errno;
+	loop->before_sleep = before_sleep;
+	loop->before_sleep_ctx = p;
+	return 0;
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+	return setsockopt(fd, level, name, &value, sizeof(value)) ? -errno : 0;
+}
+
+/*
+ * A transparent listener on loopback and a kernel-chosen port: nobody can
+ * reach it by address; connections only arrive through bpf_sk_assign, and
+ * then carry the original destination as their local address.
+ */
+int proxy_listen(struct proxy *p, int family)
+{
+	int slot = family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr *sa = family == AF_INET ? (struct sockaddr *)&sin :
+						  (struct sockaddr *)&sin6;
+	socklen_t salen = family == AF_INET ? sizeof(sin) : sizeof(sin6);
+	int fd, err;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET) {
+		err = set_int_opt(fd, SOL_IP, IP_TRANSPARENT, 1);
+	} else {
+		err = set_int_opt(fd, SOL_IPV6, IPV6_TRANSPARENT, 1);
+		err = err ?: set_int_opt(fd, SOL_IPV6, IPV6_V6ONLY, 1);
+	}
+	/* Accepted sockets inherit the mark, so their packets (SYN-ACK on) are
+	 * routed normally and exempt from conntrack. */
+	err = err ?: set_int_opt(fd, SOL_SOCKET, SO_MARK, (int)p->cfg->sock_mark);
+	if (err)
+		goto err_close;
+	if (bind(fd, sa, salen) || listen(fd, LISTEN_BACKLOG)) {
+		err = -errno;
+		goto err_close;
+	}
+	err = io_add(p->loop, &p->listeners[slot], fd, EPOLLIN, on_listener, p);
+	if (err)
+		goto err_close;
+	return fd;
+
+err_close:
+	close(fd);
+	return err;
+}
+
+void proxy_shutdown(struct proxy *p)
+{
+	struct conn *c;
+	int i;
+
+	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++) {
+		if (p->listeners[i].fd < 0)
+			continue;
+		io_del(p->loop, &p->listeners[i]);
+		close(p->listeners[i].fd);
+		p->listeners[i].fd = -1;
+	}
+	while (!list_empty(&p->conns)) {
+		c = container_of(p->conns.next, struct conn, link);
+		conn_close(c, CLOSE_SHUTDOWN);
+	}
+	free_closed(p);
+	if (p->spare_fd >= 0)
+		close(p->spare_fd);
+	p->spare_fd = -1;
+}
