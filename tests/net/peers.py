@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Servers and clients the namespace tests talk through cutthru with."""
+import hashlib
+import random
+import socket
+import struct
+import threading
+
+CHUNK = 1 << 20
+
+
+def pattern_chunks(seed, total):
+    """Deterministic pseudo-random data, total bytes, in 1 MiB chunks."""
+    rng = random.Random(seed)
+    left = total
+    while left:
+        n = min(CHUNK, left)
+        yield rng.randbytes(n)
+        left -= n
+
+
+def send_pattern(sock, seed, total):
+    digest = hashlib.sha256()
+    for chunk in pattern_chunks(seed, total):
+        digest.update(chunk)
+        sock.sendall(chunk)
+    return digest.hexdigest()
+
+
+def recv_all(sock, limit=None):
+    """Reads to end of stream; returns (bytes, sha256, error)."""
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        while True:
+            data = sock.recv(CHUNK)
+            if not data:
+                return count, digest.hexdigest(), None
+            digest.update(data)
+            count += len(data)
+    except OSError as e:
+        return count, digest.hexdigest(), e
+
+
+def reset_close(sock):
+    """Close with RST (SO_LINGER 0)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Thread(threading.Thread):
+    """A thread that keeps its target's result or exception."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.result = self.error = None
+
+    def run(self):
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException as e:  # noqa: B902 - handed to the test
+            self.error = e
+
+    def get(self, timeout=60):
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.fn.__name__} still running after {timeout}s"
+        if self.error:
+            raise self.error
+        return self.result
+
+
+class EchoServer:
+    """Echoes each connection until EOF, then closes (server closes last)."""
+
+    def __init__(self, lsock):
+        self.lsock = lsock
+        self.peers = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.lsock.settimeout(0.2)
+        while not self.stop:
+            try:
+                conn, peer = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.peers.append(peer)
+            threading.Thread(target=self.echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def echo(conn):
+        conn.settimeout(30)
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        except OSError:
+            pass
+        conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.lsock.close()

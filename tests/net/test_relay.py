@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""What crosses cutthru arrives as if it were not there: addresses, bytes,
+half-closes and resets, on both legs, IPv4 and IPv6."""
+import socket
+import time
+
+import pytest
+
+from peers import Thread, recv_all, reset_close, send_pattern
+from topo import CLIENT4, CLIENT6, SERVER4, SERVER6
+
+FAMILIES = [pytest.param((SERVER4, CLIENT4), id="ipv4"), pytest.param((SERVER6, CLIENT6), id="ipv6")]
+
+
+def start_proxy(topo, *extra):
+    return topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                      "--protect", f"[{SERVER6}]:80", "--connect-timeout", "1500", *extra)
+
+
+def accept(lsock, timeout=5):
+    lsock.settimeout(timeout)
+    conn, peer = lsock.accept()
+    conn.settimeout(30)
+    return conn, peer
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_server_sees_client_and_client_sees_server(topo, addrs):
+    server, client = addrs
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, peer = accept(lsock)
+
+    assert peer[0] == client, "the server must see the client's own address"
+    assert peer[1] == csock.getsockname()[1], "and the client's own port (spoofed)"
+    assert conn.getsockname()[:2] == (server, 80)
+    assert csock.getpeername()[:2] == (server, 80)
+    csock.sendall(b"ping")
+    assert conn.recv(4) == b"ping"
+    conn.sendall(b"pong")
+    assert csock.recv(4) == b"pong"
+    csock.close()
+    conn.close()
+    assert topo.counters(d)["steer_syn"] >= 1, "the SYN went through the listener"
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_no_spoof_port_keeps_address_not_port(topo, addrs):
+    server, client = addrs
+    d = start_proxy(topo, "--no-spoof-port")
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, peer = accept(lsock)
+    assert peer[0] == client
+    csock.sendall(b"x" * 1000)
+    assert len(conn.recv(1000)) > 0
+    conn.close()
+    csock.close()
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_64mib_each_way_arrive_intact(topo, addrs):
+    server, _ = addrs
+    size = 64 << 20
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80, timeout=60)
+    conn, _ = accept(lsock)
+    conn.settimeout(60)
+
+    def send_then_shut(sock, seed):
+        digest = send_pattern(sock, seed, size)
+        sock.shutdown(socket.SHUT_WR)
+        return digest
+
+    up = Thread(send_then_shut, csock, 1)
+    down = Thread(send_then_shut, conn, 2)
+    got_server = Thread(recv_all, conn)
+    got_client = Thread(recv_all, csock)
+    for t in (up, down, got_server, got_client):
+        t.start()
+    sent_up, sent_down = up.get(120), down.get(120)
+    n_srv, h_srv, e_srv = got_server.get(120)
+    n_cli, h_cli, e_cli = got_client.get(120)
+
+    assert (e_srv, e_cli) == (None, None)
+    assert (n_srv, h_srv) == (size, sent_up), "client -> server bytes differ"
+    assert (n_cli, h_cli) == (size, sent_down), "server -> client bytes differ"
+    csock.close()
+    conn.close()
+    d.assert_clean_exit()
+    assert "bytes_to_server=67108864 bytes_to_client=67108864" in d.text()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_client_half_close_reaches_server_and_reply_still_flows(topo, addrs):
+    server, _ = addrs
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+
+    csock.sendall(b"request")
+    csock.shutdown(socket.SHUT_WR)
+    n, _, err = recv_all(conn)
+    assert (n, err) == (7, None), "server reads the request, then EOF"
+    conn.sendall(b"a reply after the client's FIN")
+    conn.close()
+    data = b""
+    while chunk := csock.recv(100):
+        data += chunk
+    assert data == b"a reply after the client's FIN"
+    csock.close()
+    d.assert_clean_exit()
+    assert "reason=done" in d.text()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_server_half_close_reaches_client_and_upload_still_flows(topo, addrs):
+    server, _ = addrs
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+
+    conn.sendall(b"banner")
+    conn.shutdown(socket.SHUT_WR)
+    n, _, err = recv_all(csock)
+    assert (n, err) == (6, None), "client reads the banner, then EOF"
+    csock.sendall(b"u" * 100000)
+    csock.close()
+    n, _, err = recv_all(conn)
+    assert (n, err) == (100000, None)
+    conn.close()
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_server_reset_reaches_client(topo, addrs):
+    server, _ = addrs
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+    csock.sendall(b"hello")
+    assert conn.recv(5) == b"hello"
+    reset_close(conn)
+    with pytest.raises(ConnectionResetError):
+        csock.recv(10)
+    d.assert_clean_exit()
+    assert "reason=server-reset" in d.text()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_client_reset_reaches_server(topo, addrs):
+    server, _ = addrs
+    d = start_proxy(topo)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+    csock.sendall(b"hello")
+    assert conn.recv(5) == b"hello"
+    reset_close(csock)
+    conn.settimeout(5)
+    with pytest.raises(ConnectionResetError):
+        conn.recv(10)
+    d.assert_clean_exit()
+    assert "reason=client-reset" in d.text()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_server_refusing_resets_client_within_a_second(topo, addrs):
+    server, _ = addrs
+    d = start_proxy(topo)
+    start = time.monotonic()
+    # Nobody listens on the server: the reset may come before connect()
+    # returns (the proxy's SYN-ACK and RST arrive together) or after.
+    with pytest.raises(ConnectionResetError):
+        csock = topo.connect(server, 80)
+        csock.recv(10)
+    assert time.monotonic() - start < 1.0
+    d.assert_clean_exit()
+    assert "reason=connect-refused" in d.text()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_silent_server_resets_client_at_connect_timeout(topo, addrs):
+    server, _ = addrs
+    topo.sh(topo.server, "nft", "add table inet blackhole { chain in { type filter hook input "
+            "priority 0; tcp dport 80 drop; }; }")
+    d = start_proxy(topo)
+    start = time.monotonic()
+    with pytest.raises(ConnectionResetError):
+        csock = topo.connect(server, 80)
+        csock.recv(10)
+    elapsed = time.monotonic() - start
+    assert 1.4 <= elapsed < 3.0, f"reset after {elapsed:.2f}s, connect timeout is 1.5s"
+    d.assert_clean_exit()
+    assert "reason=connect-timeout" in d.text()
