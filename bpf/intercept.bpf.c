@@ -133,36 +133,69 @@ static __always_inline void quad_insert(struct __sk_buff *skb, const struct pack
 	bpf_map_update_elem(&quads, &pkt->tuple, &conn, BPF_ANY);
 }
 
-/* Steer to the socket that already owns this 4-tuple, if any. Returns 0 when
- * no connection owns it, else a reason. */
-static __always_inline int steer_to_owner(struct __sk_buff *skb, const struct packet *pkt,
-					  enum cutthru_dir dir)
+/* The socket that owns this 4-tuple (either leg, any state but listening),
+ * or NULL. A listener found here is someone's wildcard socket, not ours. */
+static __always_inline struct bpf_sock *find_owner(struct __sk_buff *skb, const struct packet *pkt)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk;
 	__u32 len;
-	int err;
 
 	len = fill_sock_tuple(pkt, &tuple);
 	sk = bpf_skc_lookup_tcp(skb, &tuple, len, BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
-		return 0;
-	/*
-	 * A listener found here is someone's wildcard socket, not a proxied
-	 * connection. A new SYN on a 4-tuple in TIME_WAIT is a new connection
-	 * for the proxy listener (what TPROXY does for the same case).
-	 */
-	if (sk->state == BPF_TCP_LISTEN || (sk->state == BPF_TCP_TIME_WAIT && is_pure_syn(pkt))) {
+	if (sk && sk->state == BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);
-		return 0;
+		return NULL;
 	}
-	err = bpf_sk_assign(skb, sk, 0);
+	return sk;
+}
+
+/* Assigns the packet to sk and releases it; marks the packet for the local
+ * route. Returns 0 or CUTTHRU_DROP_ASSIGN. */
+static __always_inline int assign(struct __sk_buff *skb, struct bpf_sock *sk)
+{
+	int err = bpf_sk_assign(skb, sk, 0);
+
 	bpf_sk_release(sk);
 	if (err)
 		return CUTTHRU_DROP_ASSIGN;
 	skb->mark = steer_mark;
+	return 0;
+}
+
+static __always_inline int steer_flow(struct __sk_buff *skb, const struct packet *pkt,
+				      struct bpf_sock *owner, enum cutthru_dir dir)
+{
+	int err = assign(skb, owner);
+
+	if (err)
+		return err;
 	quad_account(skb, pkt, dir);
 	return CUTTHRU_STEER_FLOW;
+}
+
+/*
+ * A new connection on a 4-tuple whose last one left our socket in TIME_WAIT.
+ * The kernel refuses a second request socket beside it (6.10 on), so the SYN
+ * goes to the TIME_WAIT socket, whose processing decides as the real server
+ * would (newer sequence number or timestamp) and then looks for a listener:
+ * cutthru_listener_lookup below hands it ours.
+ */
+static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const struct packet *pkt,
+						 const struct cutthru_service *svc,
+						 struct bpf_sock *tw)
+{
+	int err;
+
+	if (!is_admitted(svc->id, pkt)) {
+		bpf_sk_release(tw);
+		return CUTTHRU_DROP_NOT_ADMITTED;
+	}
+	err = assign(skb, tw);
+	if (err)
+		return err;
+	quad_insert(skb, pkt, svc->id);
+	return CUTTHRU_STEER_SYN;
 }
 
 /* A new connection to a protected service: admit it into the listener. */
@@ -178,11 +211,9 @@ static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet 
 	listener = bpf_map_lookup_elem(&listeners, &slot);
 	if (!listener)
 		return CUTTHRU_DROP_NO_LISTENER;
-	err = bpf_sk_assign(skb, listener, 0);
-	bpf_sk_release(listener);
+	err = assign(skb, listener);
 	if (err)
-		return CUTTHRU_DROP_ASSIGN;
-	skb->mark = steer_mark;
+		return err;
 	quad_insert(skb, pkt, svc->id);
 	return CUTTHRU_STEER_SYN;
 }
@@ -190,7 +221,7 @@ static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet 
 static __always_inline int classify_tcp(struct __sk_buff *skb, const struct packet *pkt)
 {
 	struct cutthru_service *to_svc;
-	int reason;
+	struct bpf_sock *owner;
 
 	/* To a service (client -> server), else from one (server -> client).
 	 * Two separate tests: the verifier refuses "ptr1 | ptr2" null checks. */
@@ -198,9 +229,13 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 	if (!to_svc && !find_service(pkt->tuple.family, &pkt->tuple.saddr, pkt->tuple.sport))
 		return CUTTHRU_PASS_UNPROTECTED;
 
-	reason = steer_to_owner(skb, pkt, to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
-	if (reason)
-		return reason;
+	owner = find_owner(skb, pkt);
+	if (owner) {
+		if (to_svc && is_pure_syn(pkt) && owner->state == BPF_TCP_TIME_WAIT)
+			return steer_syn_to_timewait(skb, pkt, to_svc, owner);
+		return steer_flow(skb, pkt, owner,
+				  to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
+	}
 	if (to_svc && is_pure_syn(pkt))
 		return steer_syn(skb, pkt, to_svc);
 	/* To or from a protected service with no proxied connection: fail closed. */
@@ -251,6 +286,44 @@ SEC("tc")
 int cutthru_intercept(struct __sk_buff *skb)
 {
 	return count_verdict(skb, classify(skb));
+}
+
+/*
+ * The kernel's listener lookup for packets routed here (netns sk_lookup
+ * hook). Intercepted SYNs normally arrive with their listener already
+ * assigned; this serves the one path that looks a listener up afresh: a SYN
+ * accepted by a TIME_WAIT socket. Only protected services from admitted
+ * sources get ours; everything else is left to the normal lookup.
+ */
+SEC("sk_lookup")
+int cutthru_listener_lookup(struct bpf_sk_lookup *ctx)
+{
+	struct packet pkt = { .tuple.family = (__u8)ctx->family };
+	struct cutthru_service *svc;
+	struct bpf_sock *listener;
+	__u32 slot;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	if (ctx->family == AF_INET) {
+		pkt.tuple.daddr.v4 = ctx->local_ip4;
+		pkt.tuple.saddr.v4 = ctx->remote_ip4;
+		slot = CUTTHRU_LISTENER_INET;
+	} else {
+		__builtin_memcpy(pkt.tuple.daddr.v6, (void *)ctx->local_ip6, 16);
+		__builtin_memcpy(pkt.tuple.saddr.v6, (void *)ctx->remote_ip6, 16);
+		slot = CUTTHRU_LISTENER_INET6;
+	}
+	/* local_port is in host byte order. */
+	svc = find_service(pkt.tuple.family, &pkt.tuple.daddr, bpf_htons((__u16)ctx->local_port));
+	if (!svc || !is_admitted(svc->id, &pkt))
+		return SK_PASS;
+	listener = bpf_map_lookup_elem(&listeners, &slot);
+	if (!listener)
+		return SK_PASS;
+	bpf_sk_assign(ctx, listener, 0);
+	bpf_sk_release(listener);
+	return SK_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

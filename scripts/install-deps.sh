@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format
-python3 python3-pytest python3-scapy conntrack"
+python3 python3-pytest python3-scapy conntrack iputils-ping util-linux"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static int parse_u32(const char *text, unsigned long max, unsigned long *out)
 {
 	char *end;
 
-	if (!*text || *text == '-' || *text == '+')
+	/* strtoul would skip blanks and take a sign: only digits are numbers. */
+	if (!isdigit((unsigned char)*text))
 		return -EINVAL;
 	errno = 0;
 	*out = strtoul(text, &end, 10);

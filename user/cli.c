@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ void cli_usage(FILE *out)
 		"      --connect-timeout MS reset the client if the server has not answered\n"
 		"                           within MS milliseconds (default %u)\n"
 		"      --buffer-size BYTES  relay buffer per direction (default %u)\n"
-		"  -q, --quiet              warnings and errors only\n"
+		"  -q, --quiet              no line per connection: warnings, errors, ready\n"
 		"  -v, --verbose            debug messages\n"
 		"  -h, --help               this text\n"
 		"      --version            the version\n",
@@ -74,16 +75,18 @@ void config_defaults(struct config *cfg)
 	cfg->buffer_size = DEFAULT_BUFFER_SIZE;
 }
 
-/* Decimal or 0x-hex, within [min, max]. */
+/* Decimal or 0x-hex (never octal), within [min, max]. */
 static int parse_number(const char *text, unsigned long min, unsigned long max, uint32_t *out)
 {
+	int hex = text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
 	unsigned long v;
 	char *end;
 
-	if (!*text || *text == '-' || *text == '+')
+	/* strtoul would skip blanks and take a sign: only digits are numbers. */
+	if (!isxdigit((unsigned char)text[hex ? 2 : 0]))
 		return -EINVAL;
 	errno = 0;
-	v = strtoul(text, &end, 0);
+	v = strtoul(text, &end, hex ? 16 : 10);
 	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*out = (uint32_t)v;
@@ -171,13 +174,16 @@ int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t e
 	int opt;
 
 	config_defaults(cfg);
-	optind = 1;
+	optind = 0; /* 0, not 1: also forgets a half-read "-abc" group */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":i:p:a:qvh", run_options, NULL)) != -1) {
 		if (opt == 'h')
 			return 1;
 		if (opt == '?') {
-			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			if (optopt)
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
 		}
 		if (opt == ':') {

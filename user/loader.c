@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -64,6 +66,10 @@ int loader_probe(char *why, size_t len)
 			snprintf(why, len, "kernel lacks %s", helpers[i].what);
 			return -EOPNOTSUPP;
 		}
+	}
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_LOOKUP, NULL) != 1) {
+		snprintf(why, len, "kernel lacks BPF sk_lookup programs (needs >= 5.9)");
+		return -EOPNOTSUPP;
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKMAP, NULL) != 1) {
 		snprintf(why, len, "kernel lacks BPF sockmap (CONFIG_BPF_STREAM_PARSER)");
@@ -241,9 +247,29 @@ int loader_attach(struct loader *ld, const char *ifname)
 	return 0;
 }
 
+int loader_attach_netns(struct loader *ld)
+{
+	struct bpf_link *link;
+	int fd, err;
+
+	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	link = bpf_program__attach_netns(ld->skel->progs.cutthru_listener_lookup, fd);
+	err = libbpf_get_error(link);
+	close(fd);
+	if (err)
+		return err;
+	ld->lookup_link = link;
+	return 0;
+}
+
 void loader_detach_all(struct loader *ld)
 {
 	int i;
+
+	bpf_link__destroy(ld->lookup_link);
+	ld->lookup_link = NULL;
 
 	for (i = 0; i < ld->n_att; i++) {
 		struct tc_attachment *att = &ld->att[i];

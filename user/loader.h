@@ -19,6 +19,7 @@ struct loader {
 	struct intercept_bpf *skel;
 	struct tc_attachment att[CONFIG_IFACES_MAX];
 	int n_att;
+	struct bpf_link *lookup_link; /* sk_lookup on this network namespace */
 };
 
 /* Where cutthru's TC filter sits: a stale one from a killed run is replaced. */
@@ -30,6 +31,8 @@ int loader_probe(char *why, size_t len);
 int loader_load(struct loader *ld, const struct config *cfg);
 int loader_set_listener(struct loader *ld, int slot, int fd);
 int loader_attach(struct loader *ld, const char *ifname);
+/* The listener lookup hook of the namespace cutthru runs in. */
+int loader_attach_netns(struct loader *ld);
 /* Detaches from every interface, removing the clsact qdisc when nothing
  * else uses it. */
 void loader_detach_all(struct loader *ld);

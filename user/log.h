@@ -7,6 +7,7 @@
 enum log_level {
 	LOG_LVL_ERR = 3,
 	LOG_LVL_WARN = 4,
+	LOG_LVL_NOTICE = 5, /* life-cycle lines --quiet keeps: ready, stopping */
 	LOG_LVL_INFO = 6,
 	LOG_LVL_DEBUG = 7,
 };
@@ -17,6 +18,7 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 #define pr_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define pr_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define pr_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
 #define pr_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define pr_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 

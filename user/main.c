@@ -49,7 +49,7 @@ static void on_signal(struct loop *loop, struct io *io, uint32_t events)
 
 	(void)events;
 	if (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
-		pr_info("received signal %u, stopping", si.ssi_signo);
+		pr_notice("received signal %u, stopping", si.ssi_signo);
 		loop->stop = 1;
 	}
 }
@@ -97,6 +97,12 @@ static int attach_interfaces(struct daemon *d)
 {
 	int i, err;
 
+	err = loader_attach_netns(&d->loader);
+	if (err) {
+		pr_err("attaching the listener lookup to the network namespace failed: %s",
+		       strerror(-err));
+		return err;
+	}
 	for (i = 0; i < d->cfg.n_ifaces; i++) {
 		err = loader_attach(&d->loader, d->cfg.ifaces[i]);
 		if (err) {
@@ -121,9 +127,9 @@ static void log_ready(const struct daemon *d)
 			 s->port);
 		pr_info("protecting %s", svc);
 	}
-	pr_info("ready: %d interface(s), %d service(s), %s port, mark 0x%x, table %u",
-		d->cfg.n_ifaces, d->cfg.n_services, d->cfg.spoof_port ? "spoofed" : "fresh",
-		d->cfg.steer_mark, d->cfg.table);
+	pr_notice("ready: %d interface(s), %d service(s), %s port, mark 0x%x, table %u",
+		  d->cfg.n_ifaces, d->cfg.n_services, d->cfg.spoof_port ? "spoofed" : "fresh",
+		  d->cfg.steer_mark, d->cfg.table);
 }
 
 static int run_daemon(struct daemon *d)
@@ -196,7 +202,7 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (d.cfg.quiet)
-		log_set_level(LOG_LVL_WARN);
+		log_set_level(LOG_LVL_NOTICE);
 	if (d.cfg.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	return run_daemon(&d) ? 1 : 0;

@@ -153,6 +153,9 @@ class Topology:
             run("ip", "-n", ns, "-6", "route", "add", "default", "via", gw6)
         run("ip", "netns", "exec", p, "sysctl", "-qw", "net.ipv4.ip_forward=1",
             "net.ipv6.conf.all.forwarding=1")
+        # Resolve neighbours now, so that no test's timing includes it.
+        for ns, addr in ((c, PROXY_C4), (c, PROXY_C6), (s, PROXY_S4), (s, PROXY_S6)):
+            run("ip", "netns", "exec", ns, "ping", "-c1", "-W2", addr)
         return self
 
     def down(self):
