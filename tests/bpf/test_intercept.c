@@ -60,7 +60,8 @@
 #define CPORT 40000
 #define PORT_EST4 1 /* replaced by the established IPv4 pair's client port */
 #define PORT_EST6 2 /* same, IPv6 */
-#define PORT_TW4 3 /* replaced by the client port of the pair in TIME_WAIT */
+#define PORT_TW4 3 /* replaced by the client port of a connection in TIME_WAIT */
+#define PORT_TW4X 4 /* same, from the address not admitted */
 
 enum case_flags {
 	CASE_NO_LISTENER = 1 << 0, /* the listener sockmap is empty */
@@ -77,9 +78,9 @@ struct tcase {
 	unsigned int flags;
 };
 
-/* Where an assignable packet ends up under BPF_PROG_TEST_RUN (see the top). */
 #define OK(r) .verdict = TC_ACT_OK, .reason = CUTTHRU_##r
 #define SHOT(r) .verdict = TC_ACT_SHOT, .reason = CUTTHRU_##r
+/* Where an assignable packet ends up under BPF_PROG_TEST_RUN (see the top). */
 #define ASSIGNED SHOT(DROP_ASSIGN)
 
 static const struct tcase cases[] = {
@@ -459,11 +460,19 @@ static const struct tcase cases[] = {
 	  { TCP(C4, S4, PORT_EST4, 80, PKT_SYN) },
 	  ASSIGNED,
 	  .flags = CASE_NO_LISTENER },
-	{ "SYN on a TIME_WAIT 4-tuple goes to the listener",
+	{ "SYN on a TIME_WAIT 4-tuple, admitted: to the time-wait socket",
 	  build_ipv4,
 	  { TCP(C4, S4, PORT_TW4, 80, PKT_SYN) },
-	  SHOT(DROP_NO_LISTENER),
+	  ASSIGNED,
 	  .flags = CASE_NO_LISTENER },
+	{ "SYN on a TIME_WAIT 4-tuple, not admitted",
+	  build_ipv4,
+	  { TCP(X4, S4, PORT_TW4X, 80, PKT_SYN) },
+	  SHOT(DROP_NOT_ADMITTED) },
+	{ "ACK on a TIME_WAIT 4-tuple, not admitted: to the time-wait socket",
+	  build_ipv4,
+	  { TCP(X4, S4, PORT_TW4X, 80, PKT_ACK) },
+	  ASSIGNED },
 	{ "ACK on a TIME_WAIT 4-tuple goes to the time-wait socket",
 	  build_ipv4,
 	  { TCP(C4, S4, PORT_TW4, 80, PKT_ACK) },
@@ -529,7 +538,7 @@ struct fixture {
 	int listen_fd[CUTTHRU_LISTENER_SLOTS];
 	int wildcard_fd; /* someone's listener on :443, the prefix service's port */
 	int est_fd[4]; /* IPv4 client, server; IPv6 client, server */
-	__u16 port_est4, port_est6, port_tw4;
+	__u16 port_est4, port_est6, port_tw4, port_tw4x;
 	int live_fd; /* packet socket on lo, once attached */
 	int lo_ifindex;
 	struct bpf_tc_hook hook;
@@ -699,35 +708,37 @@ static int tcp_pair(int lfd, const char *client, const char *server, int fds[2])
 	return fds[1] < 0 ? -errno : 0;
 }
 
-/* Is there a TIME_WAIT socket at local S4:80, remote port rport? */
-static int in_time_wait(__u16 rport)
+/* Is there a TIME_WAIT socket at local S4:80, remote client:rport? */
+static int in_time_wait(const char *client, __u16 rport)
 {
 	unsigned int laddr, lport, raddr, port, state;
-	struct in_addr s4;
+	struct in_addr s4, c4;
 	char line[256];
 	int found = 0;
 	FILE *f;
 
 	pkt_addr(AF_INET, S4, &s4);
+	pkt_addr(AF_INET, client, &c4);
 	f = fopen("/proc/net/tcp", "r");
 	if (!f)
 		return 0;
 	while (!found && fgets(line, sizeof(line), f))
 		found = sscanf(line, " %*d: %8X:%4X %8X:%4X %2X", &laddr, &lport, &raddr, &port,
 			       &state) == 5 &&
-			laddr == s4.s_addr && lport == 80 && port == rport && state == 6;
+			laddr == s4.s_addr && lport == 80 && raddr == c4.s_addr && port == rport &&
+			state == 6;
 	fclose(f);
 	return found;
 }
 
 /* The server side closes first, so its socket ends in TIME_WAIT. */
-static int tcp_time_wait(int lfd, __u16 *cport)
+static int tcp_time_wait(int lfd, const char *client, __u16 *cport)
 {
 	struct pollfd pfd;
 	int fds[2], i, err;
 	char c;
 
-	err = tcp_pair(lfd, C4, S4, fds);
+	err = tcp_pair(lfd, client, S4, fds);
 	if (err)
 		return err;
 	*cport = local_port(fds[0]);
@@ -736,12 +747,12 @@ static int tcp_time_wait(int lfd, __u16 *cport)
 	if (poll(&pfd, 1, 1000) != 1 || read(fds[0], &c, 1) != 0)
 		return -ETIMEDOUT;
 	close(fds[0]);
-	for (i = 0; i < 100 && !in_time_wait(*cport); i++)
+	for (i = 0; i < 100 && !in_time_wait(client, *cport); i++)
 		usleep(10000);
-	return in_time_wait(*cport) ? 0 : -ETIMEDOUT;
+	return in_time_wait(client, *cport) ? 0 : -ETIMEDOUT;
 }
 
-/* Connections whose sockets live here: what steer_to_owner() finds. */
+/* Connections whose sockets live here: the owners the program looks up. */
 static int make_connections(struct fixture *fx, char *why, size_t len)
 {
 	int l4 = tcp_listen_at(S4, 80), l6 = tcp_listen_at(S6, 80), err;
@@ -753,7 +764,7 @@ static int make_connections(struct fixture *fx, char *why, size_t len)
 		return fail(why, len, "connecting over lo", err);
 	fx->port_est4 = local_port(fx->est_fd[0]);
 	fx->port_est6 = local_port(fx->est_fd[2]);
-	err = tcp_time_wait(l4, &fx->port_tw4);
+	err = tcp_time_wait(l4, C4, &fx->port_tw4) ?: tcp_time_wait(l4, X4, &fx->port_tw4x);
 	if (err)
 		return fail(why, len, "getting a socket into TIME_WAIT", err);
 	/* The service ports have no local listener in the cases. */
@@ -820,7 +831,10 @@ static int make_netns(struct fixture *fx, char *why, size_t len)
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(why, len, "socket", errno);
-	err = if_up(fd, "lo") ?: lo_add_addr4(fd, "lo:1", C4) ?: lo_add_addr4(fd, "lo:2", S4);
+	err = if_up(fd, "lo")			   ?:
+		      lo_add_addr4(fd, "lo:1", C4) ?:
+		      lo_add_addr4(fd, "lo:2", S4) ?:
+						     lo_add_addr4(fd, "lo:3", X4);
 	close(fd);
 	fx->lo_ifindex = (int)if_nametoindex("lo");
 	err = err ?: lo_add_addr6(fx->lo_ifindex, C6) ?: lo_add_addr6(fx->lo_ifindex, S6);
@@ -885,29 +899,39 @@ static int read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_
 	return 0;
 }
 
+static const char *reason_name(__u32 r)
+{
+	static const char *const names[CUTTHRU_REASONS] = {
+		"PASS_NOT_IP",	 "PASS_LOCAL",	"PASS_UNPROTECTED",  "PASS_NOT_TCP",
+		"STEER_SYN",	 "STEER_FLOW",	"DROP_NOT_ADMITTED", "DROP_NO_LISTENER",
+		"DROP_NO_CONN",	 "DROP_ASSIGN", "DROP_MALFORMED",    "DROP_FRAGMENT",
+		"DROP_UNPARSED",
+	};
+
+	return r < CUTTHRU_REASONS && names[r] ? names[r] : "?";
+}
+
 /* Exactly one reason moved, by one packet of len bytes. */
 static int check_counters(const struct cutthru_counter *before, const struct cutthru_counter *after,
 			  enum cutthru_reason want, size_t len, char *why, size_t why_len)
 {
+	int n = snprintf(why, why_len, "want %s (1 packet, %zu bytes), counted", reason_name(want),
+			 len);
+	int wrong = 0;
 	__u32 r;
 
 	for (r = 0; r < CUTTHRU_REASONS; r++) {
 		__u64 pkts = after[r].packets - before[r].packets;
 		__u64 bytes = after[r].bytes - before[r].bytes;
 
-		if (r == want && (pkts != 1 || bytes != len)) {
-			snprintf(why, why_len,
-				 "reason %u counted %llu packets, %llu bytes (want 1, %zu)", r,
-				 (unsigned long long)pkts, (unsigned long long)bytes, len);
-			return -1;
-		}
-		if (r != want && pkts) {
-			snprintf(why, why_len, "reason %u counted %llu packets (want reason %d)", r,
-				 (unsigned long long)pkts, want);
-			return -1;
-		}
+		if (r == want ? pkts == 1 && bytes == len : !pkts)
+			continue;
+		wrong = 1;
+		if (n > 0 && (size_t)n < why_len)
+			n += snprintf(why + n, why_len - n, " %s (%llu, %llu)", reason_name(r),
+				      (unsigned long long)pkts, (unsigned long long)bytes);
 	}
-	return 0;
+	return wrong ? -1 : 0;
 }
 
 static __u16 resolve_port(const struct fixture *fx, __u16 port)
@@ -919,6 +943,8 @@ static __u16 resolve_port(const struct fixture *fx, __u16 port)
 		return fx->port_est6;
 	case PORT_TW4:
 		return fx->port_tw4;
+	case PORT_TW4X:
+		return fx->port_tw4x;
 	default:
 		return port;
 	}

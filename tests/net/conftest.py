@@ -17,3 +17,5 @@ def topo(tmp_path):
         yield t.up()
     finally:
         t.down()
+    left = [ns for ns in os.listdir("/run/netns") if ns.startswith(t.tag)]
+    assert not left, f"namespaces left behind: {left}"
