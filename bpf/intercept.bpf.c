@@ -176,7 +176,7 @@ static __always_inline int steer_flow(struct __sk_buff *skb, const struct packet
 
 /*
  * A new connection on a 4-tuple whose last one left our socket in TIME_WAIT.
- * The kernel refuses a second request socket beside it (6.10 on), so the SYN
+ * Recent kernels (6.18 here) refuse a second request socket beside it, so the SYN
  * goes to the TIME_WAIT socket, whose processing decides as the real server
  * would (newer sequence number or timestamp) and then looks for a listener:
  * cutthru_listener_lookup below hands it ours.

@@ -15,19 +15,20 @@
  * CUTTHRU_DROP_ASSIGN here, which still proves the packet was classified
  * as steerable and aimed at a socket. The "live" cases at the end attach the
  * program to lo's real TC ingress and inject frames with a packet socket, to
- * show the same packets steered when the hook is real.
+ * show the same packets steered when the hook is real. They also carry the
+ * truncated IP headers: BPF_PROG_TEST_RUN refuses (EINVAL) an IPv4 or IPv6
+ * frame shorter than the fixed IP header.
  */
-#include <netinet/in.h>
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <netpacket/packet.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -504,10 +505,7 @@ static const struct tcase cases[] = {
 	  { TCP(C4, S4, PORT_EST4, 80, PKT_RST) },
 	  OK(STEER_FLOW),
 	  .flags = CASE_LIVE },
-	/*
-	 * BPF_PROG_TEST_RUN refuses (EINVAL) an IPv4 or IPv6 frame shorter than
-	 * the fixed IP header, so truncated IP headers are only tested live.
-	 */
+	/* Truncated IP headers: BPF_PROG_TEST_RUN refuses such frames. */
 	{ "live: IPv4 header truncated to 10 bytes, protected dst",
 	  build_ipv4,
 	  { TCP(C4, S4, CPORT, 80, PKT_SYN), .l3_keep = 10 },
@@ -601,17 +599,32 @@ static int add_local(struct fixture *fx, const char *addr)
 	return 0;
 }
 
+/* Service ids are 1-based, in this order, as the loader numbers them. */
+static const struct {
+	const char *addr;
+	int plen;
+	__u16 port;
+} services[] = { { S4, 32, 80 }, { S6, 128, 80 }, { "198.19.3.0", 24, 443 } };
+
+static const struct {
+	const char *addr;
+	int plen;
+} sources[] = { { "198.18.1.0", 24 }, { "2001:db8:1::", 64 } };
+
 static int fill_maps(struct fixture *fx)
 {
-	int err = add_service(fx, S4, 32, 80, 1)	  ?:
-			  add_service(fx, S6, 128, 80, 2) ?:
-							    add_service(fx, "198.19.3.0", 24, 443, 3);
-	__u32 id;
+	__u32 i, j;
+	int err;
 
-	for (id = 1; !err && id <= 3; id++)
-		err = add_allowed(fx, id, "198.18.1.0", 24) ?:
-							      add_allowed(fx, id, "2001:db8:1::", 64);
-	return err ?: add_local(fx, OWN4) ?: add_local(fx, OWN6);
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		err = add_service(fx, services[i].addr, services[i].plen, services[i].port, i + 1);
+		for (j = 0; !err && j < sizeof(sources) / sizeof(sources[0]); j++)
+			err = add_allowed(fx, i + 1, sources[j].addr, sources[j].plen);
+		if (err)
+			return err;
+	}
+	err = add_local(fx, OWN4);
+	return err ? err : add_local(fx, OWN6);
 }
 
 static int set_listeners(struct fixture *fx, int on)
@@ -824,23 +837,26 @@ static int lo_add_addr6(int ifindex, const char *addr)
 /* A namespace of our own: lo up, the clients' and services' addresses on it. */
 static int make_netns(struct fixture *fx, char *why, size_t len)
 {
+	static const char *const addrs4[] = { C4, S4, X4 }, *const addrs6[] = { C6, S6 };
+	char label[IFNAMSIZ];
 	int fd, err;
+	size_t i;
 
 	if (unshare(CLONE_NEWNET))
 		return fail(why, len, "unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN)", errno);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(why, len, "socket", errno);
-	err = if_up(fd, "lo")			   ?:
-		      lo_add_addr4(fd, "lo:1", C4) ?:
-		      lo_add_addr4(fd, "lo:2", S4) ?:
-						     lo_add_addr4(fd, "lo:3", X4);
+	err = if_up(fd, "lo");
+	for (i = 0; !err && i < sizeof(addrs4) / sizeof(addrs4[0]); i++) {
+		snprintf(label, sizeof(label), "lo:%zu", i + 1);
+		err = lo_add_addr4(fd, label, addrs4[i]);
+	}
 	close(fd);
 	fx->lo_ifindex = (int)if_nametoindex("lo");
-	err = err ?: lo_add_addr6(fx->lo_ifindex, C6) ?: lo_add_addr6(fx->lo_ifindex, S6);
-	if (err)
-		return fail(why, len, "configuring lo (needs CONFIG_IPV6)", err);
-	return 0;
+	for (i = 0; !err && i < sizeof(addrs6) / sizeof(addrs6[0]); i++)
+		err = lo_add_addr6(fx->lo_ifindex, addrs6[i]);
+	return err ? fail(why, len, "configuring lo (IPv6 needs CONFIG_IPV6)", err) : 0;
 }
 
 static int make_sockets(struct fixture *fx, char *why, size_t len)
@@ -899,13 +915,16 @@ static int read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_
 	return 0;
 }
 
+#define REASON(r) [CUTTHRU_##r] = #r
+
 static const char *reason_name(__u32 r)
 {
 	static const char *const names[CUTTHRU_REASONS] = {
-		"PASS_NOT_IP",	 "PASS_LOCAL",	"PASS_UNPROTECTED",  "PASS_NOT_TCP",
-		"STEER_SYN",	 "STEER_FLOW",	"DROP_NOT_ADMITTED", "DROP_NO_LISTENER",
-		"DROP_NO_CONN",	 "DROP_ASSIGN", "DROP_MALFORMED",    "DROP_FRAGMENT",
-		"DROP_UNPARSED",
+		REASON(PASS_NOT_IP),	   REASON(PASS_LOCAL),	     REASON(PASS_UNPROTECTED),
+		REASON(PASS_NOT_TCP),	   REASON(STEER_SYN),	     REASON(STEER_FLOW),
+		REASON(DROP_NOT_ADMITTED), REASON(DROP_NO_LISTENER), REASON(DROP_NO_CONN),
+		REASON(DROP_ASSIGN),	   REASON(DROP_MALFORMED),   REASON(DROP_FRAGMENT),
+		REASON(DROP_UNPARSED),
 	};
 
 	return r < CUTTHRU_REASONS && names[r] ? names[r] : "?";
@@ -1060,8 +1079,9 @@ static int run_frame(struct fixture *fx, const struct tcase *c, const __u8 *fram
 		snprintf(why, why_len, "verdict %u, want %d", retval, c->verdict);
 		return -1;
 	}
-	want_mark = c->reason == CUTTHRU_STEER_SYN || c->reason == CUTTHRU_STEER_FLOW ? STEER_MARK :
-											0;
+	/* Only a packet handed to a socket is marked for the local route. */
+	want_mark = c->reason == CUTTHRU_STEER_SYN || c->reason == CUTTHRU_STEER_FLOW;
+	want_mark *= STEER_MARK;
 	if (mark != want_mark) {
 		snprintf(why, why_len, "mark %#x, want %#x", mark, want_mark);
 		return -1;
