@@ -36,15 +36,29 @@ static __always_inline int is_local_addr(const struct packet *pkt)
 	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
-static __always_inline int in_protected_net(const struct packet *pkt)
+static __always_inline int net_is_protected(__u8 family, const union cutthru_addr *addr)
 {
 	struct cutthru_net_key key = {
 		.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + 128,
-		.family = pkt->tuple.family,
+		.family = family,
 	};
 
-	key.addr = pkt->tuple.daddr;
+	key.addr = *addr;
 	return bpf_map_lookup_elem(&protected_nets, &key) != NULL;
+}
+
+/* For packets whose ports we cannot see: does either end lie in a protected
+ * network? A server's fragmented reply must not slip past the proxy either. */
+static __always_inline int touches_protected_net(const struct packet *pkt)
+{
+	return net_is_protected(pkt->tuple.family, &pkt->tuple.daddr) ||
+	       net_is_protected(pkt->tuple.family, &pkt->tuple.saddr);
+}
+
+/* Tunnels a protected server might decapsulate: IP-in-IP, IPv6-in-IP, GRE. */
+static __always_inline int is_tunnel(__u8 l4proto)
+{
+	return l4proto == IPPROTO_IPIP || l4proto == IPPROTO_IPV6 || l4proto == IPPROTO_GRE;
 }
 
 static __always_inline struct cutthru_service *
@@ -259,12 +273,16 @@ static __always_inline int classify(struct __sk_buff *skb)
 	case PARSE_TCP:
 		return classify_tcp(skb, &pkt);
 	case PARSE_FRAGMENT:
-		return in_protected_net(&pkt) ? CUTTHRU_DROP_FRAGMENT : CUTTHRU_PASS_NOT_TCP;
+		return touches_protected_net(&pkt) ? CUTTHRU_DROP_FRAGMENT : CUTTHRU_PASS_NOT_TCP;
 	case PARSE_UNPARSED:
-		return in_protected_net(&pkt) ? CUTTHRU_DROP_UNPARSED : CUTTHRU_PASS_NOT_TCP;
+		return touches_protected_net(&pkt) ? CUTTHRU_DROP_UNPARSED : CUTTHRU_PASS_NOT_TCP;
 	case PARSE_TRUNCATED_L4:
-		return in_protected_net(&pkt) ? CUTTHRU_DROP_MALFORMED : CUTTHRU_PASS_UNPROTECTED;
+		return touches_protected_net(&pkt) ? CUTTHRU_DROP_MALFORMED :
+						     CUTTHRU_PASS_UNPROTECTED;
 	default:
+		/* What is inside a tunnel to a protected network is not seen. */
+		if (is_tunnel(pkt.l4proto) && touches_protected_net(&pkt))
+			return CUTTHRU_DROP_UNPARSED;
 		return CUTTHRU_PASS_NOT_TCP;
 	}
 }

@@ -180,10 +180,14 @@ int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t e
 		if (opt == 'h')
 			return 1;
 		if (opt == '?') {
-			if (optopt)
-				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			const char *arg = argv[optind - 1];
+
+			/* A long option is named whole; a short one by its letter, which
+			 * may sit inside a group like "-qx". */
+			if (!strncmp(arg, "--", 2) || !optopt || optopt >= 0x100)
+				snprintf(err, errlen, "unknown option '%s'", arg);
 			else
-				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
 			return -EINVAL;
 		}
 		if (opt == ':') {

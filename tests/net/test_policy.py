@@ -164,3 +164,29 @@ def test_help_and_version(topo):
     assert res.returncode == 0 and "--protect" in res.stdout
     res = topo.cutthru("--version")
     assert res.returncode == 0 and res.stdout.startswith("cutthru ")
+
+
+def test_out_of_fds_refuses_new_connections_and_keeps_old_ones(topo):
+    d = topo.start(*ifaces(topo), *PROXY_ARGS, wrapper=("prlimit", "--nofile=48:48", "--"))
+    server = EchoServer(topo.listen(SERVER4, 80))
+    live, refused = [], 0
+    for _ in range(40):
+        try:
+            s = topo.connect(SERVER4, 80, timeout=3)
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                raise ConnectionResetError
+            live.append(s)
+        except ConnectionResetError:
+            refused += 1
+    assert len(live) >= 5, "connections within the limit work"
+    assert refused >= 1, "connections beyond it are refused with a reset, not left hanging"
+    live[0].sendall(b"still here")
+    assert live[0].recv(100) == b"still here", "established ones continue"
+    for s in live:
+        s.close()
+    time.sleep(0.5)
+    assert echo_once(topo, SERVER4, 80) == b"hello", "service resumes when fds free up"
+    server.close()
+    d.assert_clean_exit()
+    assert "out of file descriptors" in d.text() or "reason=no-resources" in d.text()

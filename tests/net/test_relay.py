@@ -200,3 +200,36 @@ def test_silent_server_resets_client_at_connect_timeout(topo, addrs):
     assert 1.4 <= elapsed < 3.0, f"reset after {elapsed:.2f}s, connect timeout is 1.5s"
     d.assert_clean_exit()
     assert "reason=connect-timeout" in d.text()
+
+
+def test_connection_survives_losing_its_quad(topo):
+    """An LRU eviction of a live connection's quad must not break it:
+    steering goes by socket, the quad list only keeps the record."""
+    import json
+    from topo import run
+
+    d = start_proxy(topo)
+    lsock = topo.listen(SERVER4, 80)
+    csock = topo.connect(SERVER4, 80)
+    conn, _ = accept(lsock)
+    csock.sendall(b"before")
+    assert conn.recv(6) == b"before"
+
+    quads = d.map_id("quads")
+    entries = json.loads(run("bpftool", "-j", "map", "dump", "id", str(quads)).stdout)
+    assert len(entries) == 1, "the live connection is in the quad list"
+    for e in entries:
+        run("bpftool", "map", "delete", "id", str(quads), "key", "hex",
+            *[b[2:] for b in e["key"]])
+    assert json.loads(run("bpftool", "-j", "map", "dump", "id", str(quads)).stdout) == []
+
+    csock.sendall(b"after" * 10000)
+    got = b""
+    while len(got) < 50000:
+        got += conn.recv(65536)
+    assert got == b"after" * 10000
+    conn.sendall(b"and back")
+    assert csock.recv(8) == b"and back"
+    csock.close()
+    conn.close()
+    d.assert_clean_exit()

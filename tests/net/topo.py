@@ -50,7 +50,7 @@ def _setns(path):
 class Daemon:
     """A cutthru run started by a test; stopped (and checked) by it."""
 
-    def __init__(self, topo, args):
+    def __init__(self, topo, args, wrapper=()):
         self.topo = topo
         self.args = args
         self.log_path = os.path.join(topo.tmp, f"cutthru-{len(topo.daemons)}.log")
@@ -59,7 +59,7 @@ class Daemon:
                    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", topo.proxy, CUTTHRU, "run"] + args,
+            ["ip", "netns", "exec", topo.proxy, *wrapper, CUTTHRU, "run"] + args,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.wait_ready()
 
@@ -172,8 +172,10 @@ class Topology:
 
     # -- processes and sockets in the hosts ----------------------------------
 
-    def start(self, *args):
-        d = Daemon(self, list(args))
+    def start(self, *args, wrapper=()):
+        """Starts cutthru run ARGS in the proxy; wrapper is a command that
+        execs it (prlimit ...), so the pid stays cutthru's."""
+        d = Daemon(self, list(args), wrapper)
         self.daemons.append(d)
         self.counter_ids[d] = d.map_id("counters")
         return d
