@@ -30,12 +30,12 @@ LDLIBS := -lbpf -lelf -lz -lmnl -lnftables
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(MULTIARCH)
 
-BPF_PROGS := intercept
+BPF_PROGS := intercept cut
 BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := addr cli conn loader log loop proxy relay routing
+LIB_SRCS := addr cli conn cut loader log loop proxy relay routing
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_relay

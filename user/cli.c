@@ -14,6 +14,7 @@ enum long_only_opt {
 	OPT_NO_SPOOF_PORT,
 	OPT_CONNECT_TIMEOUT,
 	OPT_BUFFER_SIZE,
+	OPT_DATA_PATH,
 };
 
 static const struct option run_options[] = {
@@ -26,6 +27,7 @@ static const struct option run_options[] = {
 	{ "no-spoof-port", no_argument, NULL, OPT_NO_SPOOF_PORT },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
+	{ "data-path", required_argument, NULL, OPT_DATA_PATH },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -55,6 +57,7 @@ void cli_usage(FILE *out)
 		"      --connect-timeout MS reset the client if the server has not answered\n"
 		"                           within MS milliseconds (default %u)\n"
 		"      --buffer-size BYTES  relay buffer per direction (default %u)\n"
+		"      --data-path PATH     splice (default), sockmap (kernel cut-through) or copy\n"
 		"  -q, --quiet              no line per connection: warnings, errors, ready\n"
 		"  -v, --verbose            debug messages\n"
 		"  -h, --help               this text\n"
@@ -73,6 +76,7 @@ void config_defaults(struct config *cfg)
 	cfg->spoof_port = 1;
 	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	cfg->buffer_size = DEFAULT_BUFFER_SIZE;
+	cfg->data_path = DEFAULT_DATA_PATH;
 }
 
 /* Decimal or 0x-hex (never octal), within [min, max]. */
@@ -144,6 +148,8 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return parse_number(arg, 1, 3600 * 1000, &cfg->connect_timeout_ms);
 	case OPT_BUFFER_SIZE:
 		return parse_number(arg, 4096, 64 << 20, &cfg->buffer_size);
+	case OPT_DATA_PATH:
+		return data_path_parse(arg, &cfg->data_path);
 	case 'q':
 		cfg->quiet = 1;
 		return 0;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include "addr.h"
+#include "relay.h"
 
 #define CONFIG_IFACES_MAX 16
 #define CONFIG_SERVICES_MAX 64
@@ -20,6 +21,7 @@
 #define DEFAULT_RULE_PRIORITY 4354u
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define DEFAULT_BUFFER_SIZE (64u * 1024)
+#define DEFAULT_DATA_PATH DATA_PATH_SPLICE
 
 struct config {
 	char ifaces[CONFIG_IFACES_MAX][IF_NAMESIZE];
@@ -35,6 +37,7 @@ struct config {
 	int spoof_port;
 	uint32_t connect_timeout_ms;
 	uint32_t buffer_size;
+	enum data_path data_path;
 	int quiet;
 	int verbose;
 };

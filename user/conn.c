@@ -21,7 +21,11 @@ static const char *const close_reason_names[CLOSE_REASONS] = {
 	[CLOSE_CONNECT_FAILED] = "connect-failed",
 	[CLOSE_NO_RESOURCES] = "no-resources",
 	[CLOSE_SHUTDOWN] = "shutdown",
+	[CLOSE_FLUSH_TIMEOUT] = "flush-timeout",
 };
+
+/* How long a FIN may wait for the bytes before it to get through sockmap. */
+#define CUT_FLUSH_TIMEOUT_MS 10000
 
 const char *close_reason_name(enum close_reason reason)
 {
@@ -50,6 +54,19 @@ static void log_record(const struct conn *c)
 		(unsigned long long)(now_ms() - c->started_ms));
 }
 
+/* After the hand-off the daemon no longer sees the bytes: the kernel's
+ * per-socket counts are the record. */
+static void read_cut_bytes(struct leg *leg)
+{
+	uint64_t written;
+
+	if (tcp_bytes(leg->io.fd, &leg->bytes_rx, &written))
+		return;
+	/* A FIN moves rcv_nxt by one too. */
+	if (leg->rd_eof && leg->bytes_rx)
+		leg->bytes_rx--;
+}
+
 static void leg_close(struct loop *loop, struct leg *leg, int reset)
 {
 	if (leg->io.fd < 0)
@@ -76,6 +93,11 @@ void conn_close(struct conn *c, enum close_reason reason)
 	if (c->phase == PHASE_CLOSED)
 		return;
 	c->reason = reason;
+	if (c->phase == PHASE_CUT) {
+		read_cut_bytes(&c->client);
+		read_cut_bytes(&c->server);
+		cut_forget(p->cut, c->cookies);
+	}
 	leg_close(p->loop, &c->client, reset);
 	leg_close(p->loop, &c->server, reset);
 	bpf_map_delete_elem(p->quads_fd, &c->quad);
@@ -91,8 +113,8 @@ void conn_close(struct conn *c, enum close_reason reason)
 
 void conn_free(struct conn *c)
 {
-	relay_buf_free(&c->client.rx);
-	relay_buf_free(&c->server.rx);
+	relay_dir_free(&c->client.rx);
+	relay_dir_free(&c->server.rx);
 	free(c);
 }
 
@@ -117,8 +139,8 @@ static enum close_reason pump_direction(struct leg *src, struct leg *dst)
 {
 	ssize_t n;
 
-	if (src->readable && !src->rd_eof && relay_buf_space(&src->rx)) {
-		n = relay_buf_fill(&src->rx, src->io.fd);
+	if (src->readable && !src->rd_eof && relay_dir_has_space(&src->rx)) {
+		n = relay_dir_fill(&src->rx, src->io.fd);
 		if (n > 0)
 			src->bytes_rx += (uint64_t)n;
 		else if (n == 0)
@@ -126,12 +148,12 @@ static enum close_reason pump_direction(struct leg *src, struct leg *dst)
 		else if (n != -EAGAIN)
 			return reset_reason(src);
 	}
-	if (relay_buf_pending(&src->rx)) {
-		n = relay_buf_drain(&src->rx, dst->io.fd);
+	if (relay_dir_pending(&src->rx)) {
+		n = relay_dir_drain(&src->rx, dst->io.fd);
 		if (n < 0 && n != -EAGAIN)
 			return reset_reason(dst);
 	}
-	if (src->rd_eof && !relay_buf_pending(&src->rx) && !dst->wr_shut) {
+	if (src->rd_eof && !relay_dir_pending(&src->rx) && !dst->wr_shut) {
 		if (shutdown(dst->io.fd, SHUT_WR) && errno != ENOTCONN)
 			return reset_reason(dst);
 		dst->wr_shut = 1;
@@ -146,9 +168,9 @@ static uint32_t leg_interest(const struct leg *leg)
 	const struct leg *peer = other_leg((struct leg *)leg);
 	uint32_t ev = 0;
 
-	if (!leg->rd_eof && relay_buf_space(&leg->rx))
+	if (!leg->rd_eof && relay_dir_has_space(&leg->rx))
 		ev |= EPOLLIN;
-	if (relay_buf_pending(&peer->rx))
+	if (relay_dir_pending(&peer->rx))
 		ev |= EPOLLOUT;
 	return ev;
 }
@@ -184,14 +206,96 @@ static int sock_error(int fd)
 	return err;
 }
 
-static int start_relaying(struct conn *c)
+static int start_relaying(struct conn *c, enum data_path path)
 {
-	size_t size = c->proxy->cfg->buffer_size;
+	struct proxy *p = c->proxy;
+	size_t size = p->cfg->buffer_size;
 
-	if (relay_buf_init(&c->client.rx, size) || relay_buf_init(&c->server.rx, size))
+	if (relay_dir_init(&c->client.rx, path, size, &p->pipes) ||
+	    relay_dir_init(&c->server.rx, path, size, &p->pipes))
 		return -ENOMEM;
 	c->phase = PHASE_RELAYING;
 	list_del(&c->timer_link);
+	return 0;
+}
+
+/* Passes src's FIN to dst once every byte src received is in dst's send
+ * queue. Returns 1 when it is still waiting. */
+static int cut_flush_direction(struct leg *src, struct leg *dst)
+{
+	uint64_t received, sent, written;
+
+	if (!src->rd_eof || dst->wr_shut)
+		return 0;
+	if (tcp_bytes(src->io.fd, &received, &sent) || tcp_bytes(dst->io.fd, &sent, &written))
+		return 0; /* the leg failed: its error event follows */
+	/* The FIN advanced rcv_nxt too: it counts as one byte received. */
+	if (written + 1 < received)
+		return 1;
+	if (shutdown(dst->io.fd, SHUT_WR) == 0 || errno == ENOTCONN)
+		dst->wr_shut = 1;
+	return 0;
+}
+
+void conn_cut_flush(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+	int waiting;
+
+	waiting = cut_flush_direction(&c->client, &c->server) |
+		  cut_flush_direction(&c->server, &c->client);
+	if (c->client.wr_shut && c->server.wr_shut) {
+		conn_close(c, CLOSE_DONE);
+		return;
+	}
+	if (!waiting) {
+		list_del(&c->timer_link);
+	} else if (!list_linked(&c->timer_link)) {
+		c->deadline_ms = now_ms() + CUT_FLUSH_TIMEOUT_MS;
+		list_add_tail(&p->flushing, &c->timer_link);
+	} else if (now_ms() >= c->deadline_ms) {
+		conn_close(c, CLOSE_FLUSH_TIMEOUT);
+		return;
+	}
+	/* Only FIN, RST and errors are of interest now; a leg that sent its FIN
+	 * has nothing more to say. */
+	io_set(p->loop, &c->client.io, c->client.rd_eof ? 0 : EPOLLRDHUP);
+	io_set(p->loop, &c->server.io, c->server.rd_eof ? 0 : EPOLLRDHUP);
+}
+
+static void on_cut_event(struct conn *c, struct leg *leg, uint32_t events)
+{
+	int err = (events & EPOLLERR) ? sock_error(leg->io.fd) : 0;
+
+	if (err) {
+		pr_debug("conn %llu: %s leg: %s", (unsigned long long)c->id,
+			 leg == &c->client ? "client" : "server", strerror(err));
+		conn_close(c, reset_reason(leg));
+		return;
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		leg->rd_eof = 1;
+	conn_cut_flush(c);
+}
+
+/* Both legs to the kernel. Nothing has been read from either yet, so no
+ * byte is held here that would have to go first. */
+static int start_cut(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+	int err;
+
+	err = cut_handoff(p->cut, c->client.io.fd, c->server.io.fd, c->cookies);
+	if (err) {
+		p->stats.cut_failed++;
+		pr_debug("conn %llu: hand-off refused (%s): splicing", (unsigned long long)c->id,
+			 strerror(-err));
+		return err;
+	}
+	p->stats.cut++;
+	c->phase = PHASE_CUT;
+	list_del(&c->timer_link);
+	conn_cut_flush(c);
 	return 0;
 }
 
@@ -203,7 +307,9 @@ static void on_connected(struct conn *c)
 		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
 		return;
 	}
-	if (start_relaying(c)) {
+	if (c->proxy->cut && !start_cut(c))
+		return;
+	if (start_relaying(c, c->proxy->cut ? DATA_PATH_SPLICE : c->proxy->cfg->data_path)) {
 		conn_close(c, CLOSE_NO_RESOURCES);
 		return;
 	}
@@ -223,6 +329,10 @@ static void on_leg_event(struct loop *loop, struct io *io, uint32_t events)
 	if (c->phase == PHASE_CONNECTING) {
 		if (leg == &c->server)
 			on_connected(c);
+		return;
+	}
+	if (c->phase == PHASE_CUT) {
+		on_cut_event(c, leg, events);
 		return;
 	}
 	/* A pending error (RST, ICMP) fails the leg even when we are not
@@ -320,6 +430,9 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	c->server.conn = c;
 	c->client.io.fd = client_fd;
 	c->server.io.fd = -1;
+	/* Empty directions (no buffer, no pipe) until a data path is chosen. */
+	relay_dir_init(&c->client.rx, DATA_PATH_SOCKMAP, 0, NULL);
+	relay_dir_init(&c->server.rx, DATA_PATH_SOCKMAP, 0, NULL);
 	list_init(&c->timer_link);
 	list_add_tail(&p->conns, &c->link);
 	list_add_tail(&p->connecting, &c->timer_link);

@@ -10,13 +10,15 @@
 #include <stdint.h>
 #include "cutthru/abi.h"
 #include "cli.h"
+#include "cut.h"
 #include "list.h"
 #include "loop.h"
 #include "relay.h"
 
 enum conn_phase {
 	PHASE_CONNECTING, /* client accepted, server leg not up yet */
-	PHASE_RELAYING, /* both legs up, bytes moving */
+	PHASE_RELAYING, /* both legs up, bytes moving through the daemon */
+	PHASE_CUT, /* handed to the kernel: sockmap moves the bytes */
 	PHASE_CLOSED, /* both fds closed; freed before the next sleep */
 };
 
@@ -30,6 +32,7 @@ enum close_reason {
 	CLOSE_CONNECT_FAILED,
 	CLOSE_NO_RESOURCES, /* out of fds or memory */
 	CLOSE_SHUTDOWN, /* the daemon is stopping */
+	CLOSE_FLUSH_TIMEOUT, /* cut: bytes before a FIN never got through */
 	CLOSE_REASONS,
 };
 
@@ -40,7 +43,7 @@ struct conn;
 struct leg {
 	struct io io;
 	struct conn *conn;
-	struct relay_buf rx; /* read from this leg, to be written to the other */
+	struct relay_dir rx; /* read from this leg, to be written to the other */
 	uint64_t bytes_rx;
 	int rd_eof; /* the peer sent FIN and we read it */
 	int wr_shut; /* we sent FIN (shutdown(SHUT_WR)) */
@@ -57,15 +60,18 @@ struct conn {
 	struct cutthru_quad quad; /* client -> original destination */
 	uint64_t id;
 	uint64_t started_ms;
-	uint64_t deadline_ms; /* connect deadline while PHASE_CONNECTING */
+	uint64_t deadline_ms; /* connect deadline; then, cut, the FIN-flush one */
+	uint64_t cookies[2]; /* PHASE_CUT: the legs' socket cookies */
 	struct list_node link; /* proxy->conns or proxy->closed */
-	struct list_node timer_link; /* proxy->connecting, deadline order */
+	struct list_node timer_link; /* proxy->connecting or proxy->flushing */
 };
 
 struct proxy_stats {
 	uint64_t accepted;
 	uint64_t active;
 	uint64_t refused_no_fds; /* accept() or socket() ran out of fds */
+	uint64_t cut; /* connections handed to the kernel */
+	uint64_t cut_failed; /* hand-offs refused: relayed by splice instead */
 	uint64_t closed[CLOSE_REASONS];
 };
 
@@ -77,13 +83,17 @@ struct proxy {
 	int spare_fd; /* given up to accept and reset when fds run out */
 	struct list_node conns; /* open connections */
 	struct list_node connecting; /* by connect deadline (one timeout: FIFO) */
+	struct list_node flushing; /* cut, a FIN waiting for the bytes before it */
+	struct pipe_pool pipes; /* DATA_PATH_SPLICE */
+	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
 	struct list_node closed; /* to free once no event can refer to them */
 	struct proxy_stats stats;
 	uint64_t next_id;
 };
 
 /* proxy.c */
-int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd);
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd,
+	       struct cut *cut);
 /* Opens the transparent listener of one family. Returns its fd or -errno. */
 int proxy_listen(struct proxy *p, int family);
 /* Resets every connection and closes the listeners. */
@@ -93,6 +103,8 @@ void proxy_shutdown(struct proxy *p);
 void conn_accepted(struct proxy *p, int client_fd);
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
+/* PHASE_CUT: passes on FINs whose bytes have all been handed over. */
+void conn_cut_flush(struct conn *c);
 void conn_free(struct conn *c);
 
 #endif

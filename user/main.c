@@ -25,6 +25,8 @@ struct daemon {
 	struct loader loader;
 	struct loop loop;
 	struct proxy proxy;
+	struct cut cut;
+	int cut_ready;
 	struct io signals;
 	int routing_installed;
 };
@@ -127,9 +129,26 @@ static void log_ready(const struct daemon *d)
 			 s->port);
 		pr_info("protecting %s", svc);
 	}
-	pr_notice("ready: %d interface(s), %d service(s), %s port, mark 0x%x, table %u",
-		  d->cfg.n_ifaces, d->cfg.n_services, d->cfg.spoof_port ? "spoofed" : "fresh",
-		  d->cfg.steer_mark, d->cfg.table);
+	pr_notice("ready: %d interface(s), %d service(s), data path %s, %s port, mark 0x%x, "
+		  "table %u",
+		  d->cfg.n_ifaces, d->cfg.n_services, data_path_name(d->cfg.data_path),
+		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table);
+}
+
+/* The kernel cut-through, if asked for and if it proves itself here;
+ * otherwise splice, said in one line. */
+static void setup_cut(struct daemon *d)
+{
+	char why[256];
+
+	if (d->cfg.data_path != DATA_PATH_SOCKMAP)
+		return;
+	if (cut_init(&d->cut, why, sizeof(why))) {
+		pr_warn("sockmap cut-through unavailable, using splice: %s", why);
+		d->cfg.data_path = DATA_PATH_SPLICE;
+		return;
+	}
+	d->cut_ready = 1;
 }
 
 static int run_daemon(struct daemon *d)
@@ -153,7 +172,9 @@ static int run_daemon(struct daemon *d)
 	err = loader_load(&d->loader, &d->cfg);
 	if (err)
 		goto out_loop;
-	err = proxy_init(&d->proxy, &d->loop, &d->cfg, loader_quads_fd(&d->loader));
+	setup_cut(d);
+	err = proxy_init(&d->proxy, &d->loop, &d->cfg, loader_quads_fd(&d->loader),
+			 d->cut_ready ? &d->cut : NULL);
 	err = err ?: setup_signals(d) ?: open_listeners(d);
 	if (err)
 		goto out_proxy;
@@ -180,6 +201,8 @@ out_routing:
 	routing_remove(&d->cfg);
 out_proxy:
 	proxy_shutdown(&d->proxy);
+	if (d->cut_ready)
+		cut_close(&d->cut);
 	loader_close(&d->loader);
 out_loop:
 	loop_close(&d->loop);

@@ -12,6 +12,10 @@
 
 #define ACCEPT_BATCH 64
 #define LISTEN_BACKLOG 4096
+/* A cut connection whose FIN waits for bytes still inside the kernel is
+ * looked at again this often (sockmap tells nobody when it has sent). */
+#define FLUSH_POLL_MS 2
+#define IDLE_PIPES_MAX 256
 
 /*
  * Out of fds: accept() keeps failing and the listener stays readable. Give
@@ -73,6 +77,16 @@ static void free_closed(struct proxy *p)
 	}
 }
 
+static void flush_cut(struct proxy *p)
+{
+	struct list_node *node, *next;
+
+	for (node = p->flushing.next; node != &p->flushing; node = next) {
+		next = node->next;
+		conn_cut_flush(container_of(node, struct conn, timer_link));
+	}
+}
+
 /* Fires due connect timers and frees closed connections; says how long the
  * loop may sleep. */
 static int before_sleep(struct loop *loop, void *ctx)
@@ -83,28 +97,36 @@ static int before_sleep(struct loop *loop, void *ctx)
 
 	(void)loop;
 	free_closed(p);
+	flush_cut(p);
 	while (!list_empty(&p->connecting)) {
 		c = container_of(p->connecting.next, struct conn, timer_link);
 		if (c->deadline_ms > now)
-			return (int)(c->deadline_ms - now);
+			return list_empty(&p->flushing) ? (int)(c->deadline_ms - now) :
+							  FLUSH_POLL_MS;
 		conn_connect_timeout(c);
 	}
 	free_closed(p);
-	return -1;
+	return list_empty(&p->flushing) ? -1 : FLUSH_POLL_MS;
 }
 
-int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd)
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd,
+	       struct cut *cut)
 {
-	int i;
+	int i, err;
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
 	p->cfg = cfg;
 	p->quads_fd = quads_fd;
+	p->cut = cut;
+	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
+	if (err)
+		return err;
 	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++)
 		p->listeners[i].fd = -1;
 	list_init(&p->conns);
 	list_init(&p->connecting);
+	list_init(&p->flushing);
 	list_init(&p->closed);
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (p->spare_fd < 0)
@@ -183,4 +205,6 @@ void proxy_shutdown(struct proxy *p)
 	if (p->spare_fd >= 0)
 		close(p->spare_fd);
 	p->spare_fd = -1;
+	if (p->pipes.idle)
+		pipe_pool_free(&p->pipes);
 }

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -90,4 +92,168 @@ ssize_t relay_buf_drain(struct relay_buf *b, int fd)
 	if (!b->len)
 		b->head = 0; /* keep the next read contiguous */
 	return n;
+}
+
+static const char *const data_path_names[DATA_PATHS] = {
+	[DATA_PATH_COPY] = "copy",
+	[DATA_PATH_SPLICE] = "splice",
+	[DATA_PATH_SOCKMAP] = "sockmap",
+};
+
+const char *data_path_name(enum data_path path)
+{
+	return path < DATA_PATHS ? data_path_names[path] : "?";
+}
+
+int data_path_parse(const char *text, enum data_path *out)
+{
+	int i;
+
+	for (i = 0; i < DATA_PATHS; i++) {
+		if (!strcmp(text, data_path_names[i])) {
+			*out = (enum data_path)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size)
+{
+	pool->idle = calloc((size_t)max_idle, sizeof(*pool->idle));
+	if (!pool->idle)
+		return -ENOMEM;
+	pool->n_idle = 0;
+	pool->max_idle = max_idle;
+	pool->pipe_size = pipe_size;
+	return 0;
+}
+
+void pipe_pool_free(struct pipe_pool *pool)
+{
+	while (pool->n_idle > 0) {
+		pool->n_idle--;
+		close(pool->idle[pool->n_idle][0]);
+		close(pool->idle[pool->n_idle][1]);
+	}
+	free(pool->idle);
+	pool->idle = NULL;
+}
+
+static int pipe_get(struct pipe_pool *pool, int fds[2])
+{
+	if (pool->n_idle > 0) {
+		pool->n_idle--;
+		fds[0] = pool->idle[pool->n_idle][0];
+		fds[1] = pool->idle[pool->n_idle][1];
+		return 0;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	/* A smaller pipe than asked for only means smaller splices. */
+	fcntl(fds[1], F_SETPIPE_SZ, pool->pipe_size);
+	return 0;
+}
+
+/* Only an empty pipe goes back: its bytes belong to one connection. */
+static void pipe_put(struct pipe_pool *pool, int fds[2])
+{
+	if (pool->n_idle < pool->max_idle) {
+		pool->idle[pool->n_idle][0] = fds[0];
+		pool->idle[pool->n_idle][1] = fds[1];
+		pool->n_idle++;
+	} else {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	fds[0] = fds[1] = -1;
+}
+
+int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool)
+{
+	memset(d, 0, sizeof(*d));
+	d->path = path;
+	d->pipe[0] = d->pipe[1] = -1;
+	d->pool = pool;
+	if (path == DATA_PATH_COPY)
+		return relay_buf_init(&d->buf, cap);
+	return 0;
+}
+
+void relay_dir_free(struct relay_dir *d)
+{
+	relay_buf_free(&d->buf);
+	if (d->pipe[0] >= 0) {
+		/* Bytes still in it die with the connection. */
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+		d->pipe[0] = d->pipe[1] = -1;
+	}
+}
+
+size_t relay_dir_pending(const struct relay_dir *d)
+{
+	return d->path == DATA_PATH_SPLICE ? d->pipe_len : relay_buf_pending(&d->buf);
+}
+
+int relay_dir_has_space(const struct relay_dir *d)
+{
+	switch (d->path) {
+	case DATA_PATH_COPY:
+		return relay_buf_space(&d->buf) > 0;
+	case DATA_PATH_SPLICE:
+		return d->pipe_len < (size_t)d->pool->pipe_size;
+	default:
+		return 0;
+	}
+}
+
+static ssize_t splice_fill(struct relay_dir *d, int src_fd)
+{
+	ssize_t n;
+	int err;
+
+	if (d->pipe[0] < 0) {
+		err = pipe_get(d->pool, d->pipe);
+		if (err)
+			return err;
+	}
+	n = splice(src_fd, NULL, d->pipe[1], NULL, (size_t)d->pool->pipe_size - d->pipe_len,
+		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0)
+		n = -errno;
+	if (n > 0)
+		d->pipe_len += (size_t)n;
+	if (!d->pipe_len && n <= 0)
+		pipe_put(d->pool, d->pipe);
+	return n;
+}
+
+static ssize_t splice_drain(struct relay_dir *d, int dst_fd)
+{
+	ssize_t n;
+
+	if (!d->pipe_len)
+		return 0;
+	n = splice(d->pipe[0], NULL, dst_fd, NULL, d->pipe_len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0)
+		return -errno;
+	d->pipe_len -= (size_t)n;
+	if (!d->pipe_len)
+		pipe_put(d->pool, d->pipe);
+	return n;
+}
+
+ssize_t relay_dir_fill(struct relay_dir *d, int src_fd)
+{
+	if (d->path == DATA_PATH_SPLICE)
+		return splice_fill(d, src_fd);
+	return relay_buf_fill(&d->buf, src_fd);
+}
+
+ssize_t relay_dir_drain(struct relay_dir *d, int dst_fd)
+{
+	if (d->path == DATA_PATH_SPLICE)
+		return splice_drain(d, dst_fd);
+	return relay_buf_drain(&d->buf, dst_fd);
 }

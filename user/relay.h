@@ -40,4 +40,48 @@ ssize_t relay_buf_fill(struct relay_buf *b, int fd);
 /* Writes pending bytes to fd. Returns bytes written (>= 0) or -errno. */
 ssize_t relay_buf_drain(struct relay_buf *b, int fd);
 
+/* How bytes move once both legs are up (--data-path). */
+enum data_path {
+	DATA_PATH_COPY, /* read(2)/write(2) through a user-space buffer */
+	DATA_PATH_SPLICE, /* splice(2) through a pipe: no copy to user memory */
+	DATA_PATH_SOCKMAP, /* handed to the kernel: sk_skb verdict redirects */
+	DATA_PATHS,
+};
+
+const char *data_path_name(enum data_path path);
+int data_path_parse(const char *text, enum data_path *out);
+
+/*
+ * Idle pipes for the splice path. A pipe is only held while bytes are in
+ * flight, so idle connections cost no pipe fds (a connection would
+ * otherwise take six fds instead of two).
+ */
+struct pipe_pool {
+	int (*idle)[2];
+	int n_idle;
+	int max_idle;
+	int pipe_size; /* F_SETPIPE_SZ; also the splice buffer's bound */
+};
+
+int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size);
+void pipe_pool_free(struct pipe_pool *pool);
+
+/* The bytes of one direction, on their way from one leg to the other. */
+struct relay_dir {
+	enum data_path path;
+	struct relay_buf buf; /* DATA_PATH_COPY */
+	struct pipe_pool *pool; /* DATA_PATH_SPLICE: */
+	int pipe[2]; /* -1 while no bytes are in flight */
+	size_t pipe_len;
+};
+
+int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool);
+void relay_dir_free(struct relay_dir *d);
+size_t relay_dir_pending(const struct relay_dir *d);
+/* Is there room to read more from the source? */
+int relay_dir_has_space(const struct relay_dir *d);
+/* As relay_buf_fill / relay_buf_drain, for either path. */
+ssize_t relay_dir_fill(struct relay_dir *d, int src_fd);
+ssize_t relay_dir_drain(struct relay_dir *d, int dst_fd);
+
 #endif

@@ -140,6 +140,17 @@ enum cutthru_reason {
 	CUTTHRU_REASONS,
 };
 
+/* Cut-through connections: two sockets each in the sockhash. */
+#define CUTTHRU_CUT_SOCKS_MAX (2 * 65536)
+
+/* What the sk_skb verdict did with the bytes of cut-through connections. */
+enum cutthru_cut_reason {
+	CUTTHRU_CUT_REDIRECTED = 0, /* sent on to the peer leg */
+	CUTTHRU_CUT_NO_PEER, /* the peer leg is gone: dropped (teardown) */
+	CUTTHRU_CUT_EMPTY, /* a FIN's empty segment: nothing to carry */
+	CUTTHRU_CUT_REASONS,
+};
+
 /* Verdict counters: one slot per reason, per CPU. */
 struct cutthru_counter {
 	__u64 packets;

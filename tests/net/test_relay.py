@@ -10,11 +10,24 @@ from peers import Thread, recv_all, reset_close, send_pattern
 from topo import CLIENT4, CLIENT6, SERVER4, SERVER6
 
 FAMILIES = [pytest.param((SERVER4, CLIENT4), id="ipv4"), pytest.param((SERVER6, CLIENT6), id="ipv6")]
+DATA_PATHS = ["copy", "splice", "sockmap"]
 
 
-def start_proxy(topo, *extra):
-    return topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
-                      "--protect", f"[{SERVER6}]:80", "--connect-timeout", "1500", *extra)
+@pytest.fixture(params=DATA_PATHS)
+def path(request):
+    """Every test here runs on every data path."""
+    return request.param
+
+
+@pytest.fixture
+def start_proxy(topo, path):
+    def start(*extra):
+        d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                       "--protect", f"[{SERVER6}]:80", "--connect-timeout", "1500",
+                       "--data-path", path, *extra)
+        assert f"data path {path}," in d.text(), f"not running on {path}:\n{d.text()}"
+        return d
+    return start
 
 
 def accept(lsock, timeout=5):
@@ -25,9 +38,9 @@ def accept(lsock, timeout=5):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_server_sees_client_and_client_sees_server(topo, addrs):
+def test_server_sees_client_and_client_sees_server(topo, start_proxy, addrs):
     server, client = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, peer = accept(lsock)
@@ -47,9 +60,9 @@ def test_server_sees_client_and_client_sees_server(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_no_spoof_port_keeps_address_not_port(topo, addrs):
+def test_no_spoof_port_keeps_address_not_port(topo, start_proxy, addrs):
     server, client = addrs
-    d = start_proxy(topo, "--no-spoof-port")
+    d = start_proxy("--no-spoof-port")
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, peer = accept(lsock)
@@ -62,10 +75,10 @@ def test_no_spoof_port_keeps_address_not_port(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_64mib_each_way_arrive_intact(topo, addrs):
+def test_256mib_each_way_at_once_arrive_intact(topo, start_proxy, addrs):
     server, _ = addrs
-    size = 64 << 20
-    d = start_proxy(topo)
+    size = 256 << 20
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80, timeout=60)
     conn, _ = accept(lsock)
@@ -92,13 +105,13 @@ def test_64mib_each_way_arrive_intact(topo, addrs):
     csock.close()
     conn.close()
     d.assert_clean_exit()
-    assert "bytes_to_server=67108864 bytes_to_client=67108864" in d.text()
+    assert "bytes_to_server=268435456 bytes_to_client=268435456" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_client_half_close_reaches_server_and_reply_still_flows(topo, addrs):
+def test_client_half_close_reaches_server_and_reply_still_flows(topo, start_proxy, addrs):
     server, _ = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, _ = accept(lsock)
@@ -119,9 +132,9 @@ def test_client_half_close_reaches_server_and_reply_still_flows(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_server_half_close_reaches_client_and_upload_still_flows(topo, addrs):
+def test_server_half_close_reaches_client_and_upload_still_flows(topo, start_proxy, addrs):
     server, _ = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, _ = accept(lsock)
@@ -139,9 +152,9 @@ def test_server_half_close_reaches_client_and_upload_still_flows(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_server_reset_reaches_client(topo, addrs):
+def test_server_reset_reaches_client(topo, start_proxy, addrs):
     server, _ = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, _ = accept(lsock)
@@ -155,9 +168,9 @@ def test_server_reset_reaches_client(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_client_reset_reaches_server(topo, addrs):
+def test_client_reset_reaches_server(topo, start_proxy, addrs):
     server, _ = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(server, 80)
     csock = topo.connect(server, 80)
     conn, _ = accept(lsock)
@@ -172,9 +185,9 @@ def test_client_reset_reaches_server(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_server_refusing_resets_client_within_a_second(topo, addrs):
+def test_server_refusing_resets_client_within_a_second(topo, start_proxy, addrs):
     server, _ = addrs
-    d = start_proxy(topo)
+    d = start_proxy()
     start = time.monotonic()
     # Nobody listens on the server: the reset may come before connect()
     # returns (the proxy's SYN-ACK and RST arrive together) or after.
@@ -187,11 +200,11 @@ def test_server_refusing_resets_client_within_a_second(topo, addrs):
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
-def test_silent_server_resets_client_at_connect_timeout(topo, addrs):
+def test_silent_server_resets_client_at_connect_timeout(topo, start_proxy, addrs):
     server, _ = addrs
     topo.sh(topo.server, "nft", "add table inet blackhole { chain in { type filter hook input "
             "priority 0; tcp dport 80 drop; }; }")
-    d = start_proxy(topo)
+    d = start_proxy()
     start = time.monotonic()
     with pytest.raises(ConnectionResetError):
         csock = topo.connect(server, 80)
@@ -202,13 +215,13 @@ def test_silent_server_resets_client_at_connect_timeout(topo, addrs):
     assert "reason=connect-timeout" in d.text()
 
 
-def test_connection_survives_losing_its_quad(topo):
+def test_connection_survives_losing_its_quad(topo, start_proxy):
     """An LRU eviction of a live connection's quad must not break it:
     steering goes by socket, the quad list only keeps the record."""
     import json
     from topo import run
 
-    d = start_proxy(topo)
+    d = start_proxy()
     lsock = topo.listen(SERVER4, 80)
     csock = topo.connect(SERVER4, 80)
     conn, _ = accept(lsock)

@@ -50,14 +50,15 @@ def _setns(path):
 class Daemon:
     """A cutthru run started by a test; stopped (and checked) by it."""
 
-    def __init__(self, topo, args, wrapper=()):
+    def __init__(self, topo, args, wrapper=(), env=None):
         self.topo = topo
         self.args = args
         self.log_path = os.path.join(topo.tmp, f"cutthru-{len(topo.daemons)}.log")
         self.log = open(self.log_path, "w")
         env = dict(os.environ,
                    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87")
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87",
+                   **(env or {}))
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", topo.proxy, *wrapper, CUTTHRU, "run"] + args,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -172,10 +173,10 @@ class Topology:
 
     # -- processes and sockets in the hosts ----------------------------------
 
-    def start(self, *args, wrapper=()):
+    def start(self, *args, wrapper=(), env=None):
         """Starts cutthru run ARGS in the proxy; wrapper is a command that
         execs it (prlimit ...), so the pid stays cutthru's."""
-        d = Daemon(self, list(args), wrapper)
+        d = Daemon(self, list(args), wrapper, env)
         self.daemons.append(d)
         self.counter_ids[d] = d.map_id("counters")
         return d
@@ -222,6 +223,15 @@ class Topology:
         return s
 
     # -- what the intercepting controller counted ----------------------------
+
+    def fd_count(self, daemon):
+        """The daemon's open sockets (idle splice pipes are kept on purpose)."""
+        fd_dir = f"/proc/{daemon.proc.pid}/fd"
+        return sum(os.readlink(f"{fd_dir}/{fd}").startswith("socket:") for fd in os.listdir(fd_dir))
+
+    def map_entries(self, daemon, name):
+        dump = run("bpftool", "-j", "map", "dump", "id", str(daemon.map_id(name))).stdout
+        return len(json.loads(dump))
 
     def counters(self, daemon):
         """Packets by reason, summed over CPUs."""

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The cut-through (claim 20): once a connection is allowed, both of its
+ * sockets sit in a sockhash and every segment received on one leg is
+ * redirected to the send side of the other, without reaching user space.
+ *
+ * The hook is the sk_skb verdict program (BPF_SK_SKB_VERDICT), which sees
+ * what a socket *receives*; sk_msg would only see what someone sends with
+ * sendmsg(), and nobody does once the daemon stops relaying. FIN and RST are
+ * not carried: the daemon sees them on the legs and passes them on.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "cutthru/abi.h"
+
+/* Both legs of every cut-through connection, keyed by socket cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, CUTTHRU_CUT_SOCKS_MAX);
+	__type(key, __u64);
+	__type(value, __u64);
+} cut_socks SEC(".maps");
+
+/* Each leg's peer: socket cookie -> the other leg's socket cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CUTTHRU_CUT_SOCKS_MAX);
+	__type(key, __u64);
+	__type(value, __u64);
+} cut_peers SEC(".maps");
+
+/* Packets and bytes by enum cutthru_cut_reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CUTTHRU_CUT_REASONS);
+	__type(key, __u32);
+	__type(value, struct cutthru_counter);
+} cut_counters SEC(".maps");
+
+static __always_inline void count(__u32 reason, __u32 len)
+{
+	struct cutthru_counter *c = bpf_map_lookup_elem(&cut_counters, &reason);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+/* Plain "sk_skb": libbpf 1.1 does not know "sk_skb/verdict"; the attach
+ * type (BPF_SK_SKB_VERDICT) is given at bpf_prog_attach(). */
+SEC("sk_skb")
+int cutthru_cut_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u64 *peer;
+
+	/*
+	 * The segment that carried a FIN reaches us empty. Redirected, the
+	 * peer's transmit work would send zero bytes, take that for a broken
+	 * pipe and raise EPIPE on the peer socket. The FIN itself is passed on
+	 * by the daemon, after the bytes before it.
+	 */
+	if (!skb->len) {
+		count(CUTTHRU_CUT_EMPTY, 0);
+		return SK_DROP;
+	}
+	peer = bpf_map_lookup_elem(&cut_peers, &cookie);
+	if (!peer) {
+		count(CUTTHRU_CUT_NO_PEER, skb->len);
+		return SK_DROP;
+	}
+	count(CUTTHRU_CUT_REDIRECTED, skb->len);
+	/* Flags 0: onto the peer's transmit path, not its receive queue. */
+	return bpf_sk_redirect_hash(skb, &cut_socks, peer, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

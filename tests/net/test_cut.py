@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""What the kernel cut-through must get right beyond moving bytes: bytes
+queued before the hand-off, slow readers, many connections and a clean
+slate afterwards, and a sockmap that does not work."""
+import socket
+import time
+
+import pytest
+
+from peers import EchoServer, Thread, recv_all, send_pattern
+from topo import SERVER4, SERVER6
+
+PATHS = ["copy", "splice", "sockmap"]
+FAMILIES = [pytest.param(SERVER4, id="ipv4"), pytest.param(SERVER6, id="ipv6")]
+
+
+def start(topo, path, *extra, env=None):
+    d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                   "--protect", f"[{SERVER6}]:80", "--data-path", path, *extra, env=env)
+    assert f"data path {path}," in d.text(), d.text()
+    return d
+
+
+@pytest.mark.parametrize("server", FAMILIES)
+@pytest.mark.parametrize("path", PATHS)
+def test_bytes_sent_before_the_handoff_arrive(topo, path, server):
+    """The client sends while the server leg is still connecting (the
+    server drops the first SYN): those bytes wait in the client leg and must
+    all come out once the legs are joined."""
+    topo.sh(topo.server, "nft", "add table inet slow { chain in { type filter hook input "
+            "priority 0; tcp dport 80 tcp flags syn drop; }; }")
+    d = start(topo, path, "--connect-timeout", "5000")
+    csock = topo.connect(server, 80, timeout=10)
+    digest = send_pattern(csock, 7, 200000)  # fits in the client leg's queue
+    csock.shutdown(socket.SHUT_WR)
+    lsock = topo.listen(server, 80)
+    topo.sh(topo.server, "nft", "delete table inet slow")
+    lsock.settimeout(5)
+    conn, _ = lsock.accept()
+    conn.settimeout(10)
+    assert recv_all(conn) == (200000, digest, None)
+    conn.close()
+    csock.close()
+    d.assert_clean_exit()
+
+
+# sockmap is not listed: on this kernel its redirect queue has no
+# backpressure (a 256 MiB upload to a reader that pauses is queued whole in
+# the kernel); the README says so, and the issue stays open until it holds.
+@pytest.mark.parametrize("path", ["copy", "splice"])
+def test_reader_pausing_for_seconds_loses_nothing(topo, path):
+    size = 32 << 20
+    d = start(topo, path)
+    lsock = topo.listen(SERVER4, 80)
+    csock = topo.connect(SERVER4, 80, timeout=30)
+    conn, _ = lsock.accept()
+    conn.settimeout(30)
+
+    def send():
+        digest = send_pattern(csock, 3, size)
+        csock.shutdown(socket.SHUT_WR)
+        return digest
+
+    sender = Thread(send)
+    sender.start()
+    time.sleep(3)  # the server reads nothing: every buffer on the way fills
+    assert sender.is_alive(), "the sender must be held back, not everything buffered"
+    assert recv_all(conn) == (size, sender.get(60), None)
+    conn.close()
+    csock.close()
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_1000_connections_leave_nothing_behind(topo, path):
+    d = start(topo, path, "-q")
+    fds_before = topo.fd_count(d)
+    server = EchoServer(topo.listen(SERVER4, 80, backlog=2048))
+    socks = [topo.connect(SERVER4, 80, timeout=10) for _ in range(1000)]
+    for i, s in enumerate(socks):
+        s.sendall(b"%06d" % i)
+    for i, s in enumerate(socks):
+        assert s.recv(6) == b"%06d" % i
+    if path == "sockmap":
+        assert topo.map_entries(d, "cut_socks") == 2000
+    for s in socks:
+        s.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and topo.fd_count(d) > fds_before:
+        time.sleep(0.1)
+    assert topo.fd_count(d) == fds_before, "every fd of every connection closed"
+    assert topo.map_entries(d, "quads") == 0, "every quad left the list"
+    if path == "sockmap":
+        assert topo.map_entries(d, "cut_socks") == 0
+        assert topo.map_entries(d, "cut_peers") == 0
+    server.close()
+    d.assert_clean_exit()
+    assert d.text().count("reason=done") == 0  # -q: no line per connection
+
+
+def test_broken_sockmap_is_detected_and_splice_used(topo):
+    d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                   "--data-path", "sockmap", env={"CUTTHRU_TEST_BREAK_SOCKMAP": "1"})
+    text = d.text()
+    assert "sockmap cut-through unavailable, using splice" in text
+    assert "data path splice," in text
+    server = EchoServer(topo.listen(SERVER4, 80))
+    s = topo.connect(SERVER4, 80)
+    s.sendall(b"still served")
+    assert s.recv(100) == b"still served"
+    s.close()
+    server.close()
+    d.assert_clean_exit()
