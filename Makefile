@@ -35,7 +35,7 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := addr cli conn cut loader log loop proxy relay routing
+LIB_SRCS := addr cli conn conn_cut cut loader log loop proxy relay routing
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_relay

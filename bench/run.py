@@ -171,6 +171,22 @@ def background_busy(seconds=0.5):
     return (b1 - b0) / max(1, t1 - t0)
 
 
+def wait_quiet(max_wait, threshold=0.2):
+    """Waits (at most max_wait s) for the machine to be idle; returns the last busy fraction.
+
+    Other work on this 2-CPU machine (builds, tests) would be measured too."""
+    deadline = time.time() + max_wait
+    busy = background_busy(0.5)
+    waited = False
+    while busy > threshold and time.time() < deadline:
+        if not waited:
+            log(f"  machine {busy * 100:.0f}% busy, waiting up to {max_wait:.0f} s for it to settle")
+            waited = True
+        time.sleep(0.5)
+        busy = background_busy(0.5)
+    return busy
+
+
 # -- the topology ------------------------------------------------------------------
 
 def _setns(path):
@@ -854,12 +870,13 @@ def run_config(name, args, bins, tmp_root):
     res = {"config": name, "ok": False}
     cfg = None
     try:
-        res["background_busy"] = background_busy(0.3)
+        res["background_busy"] = wait_quiet(args.wait_quiet)
         topo.up()
         start_servers(topo, bins)
         cfg = make_config(name, topo, args, bins)
         cfg.start()
         res["facts"] = sanity_check(topo, cfg)
+        fds_start = proc_fds(cfg.pids())
         steps = [("ping-pong", lambda: pingpong(topo, args, bins, res)),
                  ("bulk", lambda: bulk(topo, cfg, args, res)),
                  ("connection rate", lambda: connrate(topo, cfg, args, bins, res))]
@@ -879,6 +896,17 @@ def run_config(name, args, bins, tmp_root):
                                  f"{topo.logtext(cfg.log_name())[-500:]}")
         if isinstance(cfg, Cutthru):
             res["facts"]["cutthru_reasons_end"] = cfg.reason_counts()
+        if cfg.proxied:
+            # Every client has closed: the proxy should be back to its own fds.
+            deadline = time.time() + 5
+            while proc_fds(cfg.pids()) > fds_start + 8 and time.time() < deadline:
+                time.sleep(0.2)
+            left = proc_fds(cfg.pids()) - fds_start
+            res["facts"]["fds_left_at_end"] = left
+            if left > 8:
+                res.setdefault("problems", []).append(
+                    f"{left} more fds open in the proxy at the end than after its start, with every "
+                    f"client closed (connections that never finished?)")
         problem = cfg.stop()
         if problem:
             res.setdefault("problems", []).append(f"{cfg.name}: {problem}")
@@ -1020,14 +1048,19 @@ def write_results_md(path, summary, configs, results, meta):
         L.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
     L.append("")
     L.append("## Ratio to `direct` (median of per-repetition ratios, min–max)\n")
-    L.append("Throughput and connection rate: higher is better. Latency, CPU and memory: lower is better.\n")
+    L.append("Throughput and connection rate: higher is better. Latency, CPU and memory: lower is better. "
+             "Proxy CPU and proxy RSS have no `direct` figure, hence no ratio.\n")
     L.append("| metric | " + " | ".join(configs) + " |")
     L.append("| --- | " + " | ".join("---:" for _ in configs) + " |")
     for key, label, unit, _ in METRICS:
+        if not any("ratio" in summary[c][key] for c in configs if c != "direct"):
+            continue  # proxy CPU and RSS: direct has none
         cells = []
         for c in configs:
             s = summary[c][key]
-            if "ratio" not in s:
+            if c == "direct" and "ratio" in s:
+                cells.append("1")
+            elif "ratio" not in s:
                 cells.append("n/a")
             elif s["n"] > 1:
                 cells.append(f"{s['ratio']:.2f} ({s['ratio_min']:.2f}–{s['ratio_max']:.2f})")
@@ -1065,12 +1098,12 @@ def write_results_md(path, summary, configs, results, meta):
             items.append(f"FAILED: {r.get('error')}")
         items += r.get("problems", [])
         items += r.get("notes", [])
-        if r.get("background_busy", 0) > 0.15:
-            items.append(f"machine was {r['background_busy'] * 100:.0f}% busy before this configuration "
-                         f"started (something else running?)")
+        if r.get("background_busy", 0) > 0.2:
+            items.append(f"the machine was {r['background_busy'] * 100:.0f}% busy just before this "
+                         f"configuration started (something else running: its figures are less reliable)")
         for it in items:
             any_problem = True
-            L.append(f"- rep {r['rep']} `{r['config']}`: {it}")
+            L.append(f"- rep {r['rep'] + 1} `{r['config']}`: {it}")
     if not any_problem:
         L.append("- none")
     if meta.get("warnings"):
@@ -1090,7 +1123,7 @@ def write_plot(png, summary, configs, tmp):
         return False
     dat = os.path.join(tmp, "ratios.dat")
     with open(dat, "w") as f:
-        f.write("config " + " ".join(keys) + "\n")
+        f.write("# config " + " ".join(keys) + "\n")
         for c in others:
             vals = []
             for k in keys:
@@ -1099,29 +1132,32 @@ def write_plot(png, summary, configs, tmp):
             f.write(f"{c} " + " ".join(vals) + "\n")
     def top(ks):
         vs = [summary[c][k].get("ratio") or 0 for c in others for k in ks]
-        return max([1.2] + [v * 1.1 for v in vs])
-    y1, y2 = top(keys[:4]), top(keys[4:])
+        return max([1.45] + [v * 1.15 for v in vs])
+    y1, y2, y3 = top(keys[:4]), top(keys[4:5]), top(keys[5:])
     gp = f"""
-set terminal pngcairo size 1200,520 font "sans,10"
-set datafile missing '?'
+set terminal pngcairo size 1500,560 font "sans,10"
 set output '{png}'
-set multiplot layout 1,2 title "Ratio to direct forwarding (median of repetitions)"
+set datafile missing '?'
+set multiplot layout 1,3 title "Ratio to direct forwarding, same repetition (median over repetitions)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
 set key top right
-set yrange [0:{y1:.2f}]
-set title "Bulk throughput (higher is better)"
+set xtics rotate by -30 nomirror
+set bmargin 6
 set ylabel "ratio to direct"
+set title "Bulk throughput (higher is better)"
+set yrange [0:{y1:.2f}]
 plot '{dat}' using 2:xtic(1) title "c→s 1 stream", '' using 3 title "c→s 8 streams", \\
      '' using 4 title "s→c 1 stream", '' using 5 title "s→c 8 streams", 1 with lines lc rgb "black" dt 2 notitle
-set title "Connections and latency"
+set title "Connection rate, 100 B each way (higher is better)"
 set yrange [0:{y2:.2f}]
-set ylabel "ratio to direct"
-plot '{dat}' using 6:xtic(1) title "connection rate (higher better)", \\
-     '' using 7 title "latency p50 (lower better)", '' using 8 title "latency p99 (lower better)", \\
+plot '{dat}' using 6:xtic(1) title "connections/s" lc rgb "#9400d3", 1 with lines lc rgb "black" dt 2 notitle
+set title "1-byte ping-pong latency (lower is better)"
+set yrange [0:{y3:.2f}]
+plot '{dat}' using 7:xtic(1) title "p50" lc rgb "#009e73", '' using 8 title "p99" lc rgb "#56b4e9", \\
      1 with lines lc rgb "black" dt 2 notitle
 unset multiplot
 """
@@ -1157,9 +1193,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     ap.add_argument("--quick", action="store_true", help="1 repetition, shorter tests (development)")
-    ap.add_argument("--cutthru-paths", default="copy",
-                    help="comma-separated cutthru data paths (default: copy); 'auto': every path "
-                         "`cutthru run --help` lists for --data-path")
+    ap.add_argument("--cutthru-paths", default="auto",
+                    help="comma-separated cutthru data paths, e.g. copy,splice,sockmap; default 'auto': "
+                         "every path `cutthru run --help` lists for --data-path, or just copy if it has "
+                         "no --data-path (then the flag is not passed)")
     ap.add_argument("--configs", default=None,
                     help="comma-separated subset of configurations to run, e.g. direct,haproxy")
     ap.add_argument("--cutthru", default=os.path.join(REPO, "build", "cutthru"), help="cutthru binary")
@@ -1172,6 +1209,9 @@ def main():
     ap.add_argument("--pingpong-count", type=int, default=None, help="round trips (default 20000, quick 5000)")
     ap.add_argument("--hold-conns", type=int, default=None, help="idle connections (default 8000, quick 2000)")
     ap.add_argument("--proxy-workers", type=int, default=1, help="haproxy nbthread / nginx worker_processes")
+    ap.add_argument("--wait-quiet", type=float, default=15,
+                    help="before each configuration, wait up to this many seconds for the machine "
+                         "to be <20%% busy (default 15)")
     ap.add_argument("--skip-direct-hold", action="store_true", help="no idle-connection test for direct")
     ap.add_argument("--out", default=HERE, help="where RESULTS.md, results.png, results.json go")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temporary log directory")
@@ -1208,8 +1248,10 @@ def main():
             build = "make all ok"
         else:
             build = "make FAILED, the existing binary was used"
-            warnings.append(f"`make` failed, benchmarked the existing {args.cutthru}: "
-                            f"{(r.stdout + r.stderr).strip()[-300:]}")
+            err = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if "error" in ln.lower()]
+            warnings.append(f"`make` failed, benchmarked the existing {args.cutthru} "
+                            f"(built {time.ctime(os.path.getmtime(args.cutthru)) if os.path.exists(args.cutthru) else '?'}): "
+                            f"{(err[0] if err else '?')[:200]}")
             log(warnings[-1])
     if not os.access(args.cutthru, os.X_OK):
         sys.exit(f"bench/run.py: {args.cutthru} not built")

@@ -21,13 +21,28 @@ struct {
 	__type(value, __u64);
 } cut_socks SEC(".maps");
 
-/* Each leg's peer: socket cookie -> the other leg's socket cookie. */
+/* Each leg's peer and flow: socket cookie -> struct cutthru_cut_leg. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CUTTHRU_CUT_SOCKS_MAX);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct cutthru_cut_leg);
 } cut_peers SEC(".maps");
+
+/* Flow control per direction, shared with the daemon through mmap(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CUTTHRU_CUT_SOCKS_MAX);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct cutthru_cut_flow);
+} cut_flows SEC(".maps");
+
+/* Flows that redirected another CUTTHRU_CUT_REPORT_BYTES. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} cut_events SEC(".maps");
 
 /* Packets and bytes by enum cutthru_cut_reason. */
 struct {
@@ -47,13 +62,32 @@ static __always_inline void count(__u32 reason, __u32 len)
 	}
 }
 
+/* SK_PASS keeps the bytes in this leg's own receive queue, charged to its
+ * receive buffer: the TCP window closes and the sender slows down. */
+static __always_inline int hold(struct cutthru_cut_flow *flow, __u32 len)
+{
+	flow->held += len;
+	count(CUTTHRU_CUT_HELD, len);
+	return SK_PASS;
+}
+
+static __always_inline void report(__u32 flow_slot)
+{
+	struct cutthru_cut_event ev = { .flow_slot = flow_slot };
+
+	/* A full ring only delays the look; the next report comes. */
+	bpf_ringbuf_output(&cut_events, &ev, sizeof(ev), 0);
+}
+
 /* Plain "sk_skb": libbpf 1.1 does not know "sk_skb/verdict"; the attach
  * type (BPF_SK_SKB_VERDICT) is given at bpf_prog_attach(). */
 SEC("sk_skb")
 int cutthru_cut_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	__u64 *peer;
+	struct cutthru_cut_flow *flow;
+	struct cutthru_cut_leg *leg;
+	__u64 before;
 
 	/*
 	 * The segment that carried a FIN reaches us empty. Redirected, the
@@ -65,14 +99,26 @@ int cutthru_cut_verdict(struct __sk_buff *skb)
 		count(CUTTHRU_CUT_EMPTY, 0);
 		return SK_DROP;
 	}
-	peer = bpf_map_lookup_elem(&cut_peers, &cookie);
-	if (!peer) {
+	leg = bpf_map_lookup_elem(&cut_peers, &cookie);
+	flow = leg ? bpf_map_lookup_elem(&cut_flows, &leg->flow_slot) : NULL;
+	if (!leg || !flow) {
 		count(CUTTHRU_CUT_NO_PEER, skb->len);
 		return SK_DROP;
 	}
+	if (flow->paused) {
+		if (!flow->may_resume || flow->held > flow->relayed)
+			return hold(flow, skb->len);
+		/* Every held byte is with the peer and its queue is empty. */
+		flow->may_resume = 0;
+		flow->paused = 0;
+	}
+	before = flow->redirected;
+	flow->redirected += skb->len;
+	if (before / CUTTHRU_CUT_REPORT_BYTES != flow->redirected / CUTTHRU_CUT_REPORT_BYTES)
+		report(leg->flow_slot);
 	count(CUTTHRU_CUT_REDIRECTED, skb->len);
 	/* Flags 0: onto the peer's transmit path, not its receive queue. */
-	return bpf_sk_redirect_hash(skb, &cut_socks, peer, 0);
+	return bpf_sk_redirect_hash(skb, &cut_socks, &leg->peer_cookie, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

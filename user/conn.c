@@ -24,9 +24,6 @@ static const char *const close_reason_names[CLOSE_REASONS] = {
 	[CLOSE_FLUSH_TIMEOUT] = "flush-timeout",
 };
 
-/* How long a FIN may wait for the bytes before it to get through sockmap. */
-#define CUT_FLUSH_TIMEOUT_MS 10000
-
 const char *close_reason_name(enum close_reason reason)
 {
 	return reason < CLOSE_REASONS ? close_reason_names[reason] : "?";
@@ -52,19 +49,6 @@ static void log_record(const struct conn *c)
 		(unsigned long long)c->id, client, server, close_reason_name(c->reason),
 		(unsigned long long)c->client.bytes_rx, (unsigned long long)c->server.bytes_rx,
 		(unsigned long long)(now_ms() - c->started_ms));
-}
-
-/* After the hand-off the daemon no longer sees the bytes: the kernel's
- * per-socket counts are the record. */
-static void read_cut_bytes(struct leg *leg)
-{
-	uint64_t written;
-
-	if (tcp_bytes(leg->io.fd, &leg->bytes_rx, &written))
-		return;
-	/* A FIN moves rcv_nxt by one too. */
-	if (leg->rd_eof && leg->bytes_rx)
-		leg->bytes_rx--;
 }
 
 static void leg_close(struct loop *loop, struct leg *leg, int reset)
@@ -93,11 +77,8 @@ void conn_close(struct conn *c, enum close_reason reason)
 	if (c->phase == PHASE_CLOSED)
 		return;
 	c->reason = reason;
-	if (c->phase == PHASE_CUT) {
-		read_cut_bytes(&c->client);
-		read_cut_bytes(&c->server);
-		cut_forget(p->cut, c->cookies);
-	}
+	if (c->phase == PHASE_CUT)
+		conn_cut_closing(c);
 	leg_close(p->loop, &c->client, reset);
 	leg_close(p->loop, &c->server, reset);
 	bpf_map_delete_elem(p->quads_fd, &c->quad);
@@ -118,7 +99,7 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
-static enum close_reason reset_reason(const struct leg *leg)
+enum close_reason reset_reason(const struct leg *leg)
 {
 	return leg == &leg->conn->client ? CLOSE_CLIENT_RESET : CLOSE_SERVER_RESET;
 }
@@ -196,7 +177,7 @@ static void conn_pump(struct conn *c)
 	io_set(loop, &c->server.io, leg_interest(&c->server));
 }
 
-static int sock_error(int fd)
+int sock_error(int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -219,86 +200,6 @@ static int start_relaying(struct conn *c, enum data_path path)
 	return 0;
 }
 
-/* Passes src's FIN to dst once every byte src received is in dst's send
- * queue. Returns 1 when it is still waiting. */
-static int cut_flush_direction(struct leg *src, struct leg *dst)
-{
-	uint64_t received, sent, written;
-
-	if (!src->rd_eof || dst->wr_shut)
-		return 0;
-	if (tcp_bytes(src->io.fd, &received, &sent) || tcp_bytes(dst->io.fd, &sent, &written))
-		return 0; /* the leg failed: its error event follows */
-	/* The FIN advanced rcv_nxt too: it counts as one byte received. */
-	if (written + 1 < received)
-		return 1;
-	if (shutdown(dst->io.fd, SHUT_WR) == 0 || errno == ENOTCONN)
-		dst->wr_shut = 1;
-	return 0;
-}
-
-void conn_cut_flush(struct conn *c)
-{
-	struct proxy *p = c->proxy;
-	int waiting;
-
-	waiting = cut_flush_direction(&c->client, &c->server) |
-		  cut_flush_direction(&c->server, &c->client);
-	if (c->client.wr_shut && c->server.wr_shut) {
-		conn_close(c, CLOSE_DONE);
-		return;
-	}
-	if (!waiting) {
-		list_del(&c->timer_link);
-	} else if (!list_linked(&c->timer_link)) {
-		c->deadline_ms = now_ms() + CUT_FLUSH_TIMEOUT_MS;
-		list_add_tail(&p->flushing, &c->timer_link);
-	} else if (now_ms() >= c->deadline_ms) {
-		conn_close(c, CLOSE_FLUSH_TIMEOUT);
-		return;
-	}
-	/* Only FIN, RST and errors are of interest now; a leg that sent its FIN
-	 * has nothing more to say. */
-	io_set(p->loop, &c->client.io, c->client.rd_eof ? 0 : EPOLLRDHUP);
-	io_set(p->loop, &c->server.io, c->server.rd_eof ? 0 : EPOLLRDHUP);
-}
-
-static void on_cut_event(struct conn *c, struct leg *leg, uint32_t events)
-{
-	int err = (events & EPOLLERR) ? sock_error(leg->io.fd) : 0;
-
-	if (err) {
-		pr_debug("conn %llu: %s leg: %s", (unsigned long long)c->id,
-			 leg == &c->client ? "client" : "server", strerror(err));
-		conn_close(c, reset_reason(leg));
-		return;
-	}
-	if (events & (EPOLLRDHUP | EPOLLHUP))
-		leg->rd_eof = 1;
-	conn_cut_flush(c);
-}
-
-/* Both legs to the kernel. Nothing has been read from either yet, so no
- * byte is held here that would have to go first. */
-static int start_cut(struct conn *c)
-{
-	struct proxy *p = c->proxy;
-	int err;
-
-	err = cut_handoff(p->cut, c->client.io.fd, c->server.io.fd, c->cookies);
-	if (err) {
-		p->stats.cut_failed++;
-		pr_debug("conn %llu: hand-off refused (%s): splicing", (unsigned long long)c->id,
-			 strerror(-err));
-		return err;
-	}
-	p->stats.cut++;
-	c->phase = PHASE_CUT;
-	list_del(&c->timer_link);
-	conn_cut_flush(c);
-	return 0;
-}
-
 static void on_connected(struct conn *c)
 {
 	int err = sock_error(c->server.io.fd);
@@ -307,7 +208,7 @@ static void on_connected(struct conn *c)
 		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
 		return;
 	}
-	if (c->proxy->cut && !start_cut(c))
+	if (c->proxy->cut && !conn_cut_start(c))
 		return;
 	if (start_relaying(c, c->proxy->cut ? DATA_PATH_SPLICE : c->proxy->cfg->data_path)) {
 		conn_close(c, CLOSE_NO_RESOURCES);
@@ -332,7 +233,7 @@ static void on_leg_event(struct loop *loop, struct io *io, uint32_t events)
 		return;
 	}
 	if (c->phase == PHASE_CUT) {
-		on_cut_event(c, leg, events);
+		conn_cut_event(c, leg, events);
 		return;
 	}
 	/* A pending error (RST, ICMP) fails the leg even when we are not

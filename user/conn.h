@@ -48,6 +48,8 @@ struct leg {
 	int rd_eof; /* the peer sent FIN and we read it */
 	int wr_shut; /* we sent FIN (shutdown(SHUT_WR)) */
 	int readable; /* the last wake-up said there is something to read */
+	uint64_t cut_base_written; /* tcp_bytes() written at the hand-off: the
+				    * SYN may count as one, no data does */
 };
 
 /* The event record is the quad, the phase, the reason and the byte counts. */
@@ -61,9 +63,9 @@ struct conn {
 	uint64_t id;
 	uint64_t started_ms;
 	uint64_t deadline_ms; /* connect deadline; then, cut, the FIN-flush one */
-	uint64_t cookies[2]; /* PHASE_CUT: the legs' socket cookies */
+	struct cut_pair pair; /* PHASE_CUT: cookies and flows (0: client's) */
 	struct list_node link; /* proxy->conns or proxy->closed */
-	struct list_node timer_link; /* proxy->connecting or proxy->flushing */
+	struct list_node timer_link; /* proxy->connecting or proxy->polling */
 };
 
 struct proxy_stats {
@@ -72,6 +74,7 @@ struct proxy_stats {
 	uint64_t refused_no_fds; /* accept() or socket() ran out of fds */
 	uint64_t cut; /* connections handed to the kernel */
 	uint64_t cut_failed; /* hand-offs refused: relayed by splice instead */
+	uint64_t cut_paused; /* times a cut direction paused for a slow peer */
 	uint64_t closed[CLOSE_REASONS];
 };
 
@@ -83,9 +86,11 @@ struct proxy {
 	int spare_fd; /* given up to accept and reset when fds run out */
 	struct list_node conns; /* open connections */
 	struct list_node connecting; /* by connect deadline (one timeout: FIFO) */
-	struct list_node flushing; /* cut, a FIN waiting for the bytes before it */
+	struct list_node polling; /* cut, with held bytes or a FIN to pass on */
 	struct pipe_pool pipes; /* DATA_PATH_SPLICE */
 	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
+	struct conn **flow_conns; /* cut flow slot -> its connection */
+	struct io cut_events; /* the verdict's reports */
 	struct list_node closed; /* to free once no event can refer to them */
 	struct proxy_stats stats;
 	uint64_t next_id;
@@ -103,8 +108,17 @@ void proxy_shutdown(struct proxy *p);
 void conn_accepted(struct proxy *p, int client_fd);
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
-/* PHASE_CUT: passes on FINs whose bytes have all been handed over. */
-void conn_cut_flush(struct conn *c);
+int sock_error(int fd);
+enum close_reason reset_reason(const struct leg *leg);
+
+/* conn_cut.c: the connection once handed to the kernel */
+int conn_cut_start(struct conn *c);
+void conn_cut_event(struct conn *c, struct leg *leg, uint32_t events);
+/* Moves held bytes and passes on FINs; for connections on proxy->polling. */
+void conn_cut_poll(struct conn *c);
+/* The verdict reported that flow_slot redirected more: is its peer behind? */
+void conn_cut_report(void *proxy, uint32_t flow_slot);
+void conn_cut_closing(struct conn *c);
 void conn_free(struct conn *c);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/sockios.h>
@@ -30,27 +31,67 @@ int tcp_bytes(int fd, uint64_t *received, uint64_t *written)
 	return 0;
 }
 
-int cut_handoff(struct cut *cut, int fd_a, int fd_b, uint64_t cookies[2])
+static int slot_get(struct cut *cut, uint32_t *slot)
 {
-	socklen_t len = sizeof(cookies[0]);
-	int one = 1, err;
-	__u64 fd;
+	if (!cut->n_free)
+		return -ENOSPC;
+	*slot = cut->free_slots[--cut->n_free];
+	memset(&cut->flows[*slot], 0, sizeof(cut->flows[*slot]));
+	/*
+	 * Born paused: a segment that arrives while only one leg is in the
+	 * sockhash would be redirected to nowhere and lost. Held instead, it
+	 * waits until the daemon, with both legs in, lets the verdict resume.
+	 */
+	cut->flows[*slot].paused = 1;
+	return 0;
+}
 
-	if (getsockopt(fd_a, SOL_SOCKET, SO_COOKIE, &cookies[0], &len))
+static void slot_put(struct cut *cut, uint32_t slot)
+{
+	cut->free_slots[cut->n_free++] = slot;
+}
+
+static int add_leg(struct cut *cut, uint64_t cookie, uint64_t peer, uint32_t slot)
+{
+	struct cutthru_cut_leg leg = { .peer_cookie = peer, .flow_slot = slot };
+
+	if (getenv("CUTTHRU_TEST_BREAK_SOCKMAP"))
+		return 0; /* test switch: no peers, so the verdict drops all */
+	return bpf_map_update_elem(cut->peers_fd, &cookie, &leg, BPF_ANY) ? -errno : 0;
+}
+
+static int add_sock(struct cut *cut, uint64_t cookie, int fd)
+{
+	__u64 value = (__u64)fd;
+
+	return bpf_map_update_elem(cut->socks_fd, &cookie, &value, BPF_NOEXIST) ? -errno : 0;
+}
+
+int cut_handoff(struct cut *cut, int fd_a, int fd_b, struct cut_pair *pair)
+{
+	socklen_t len = sizeof(pair->cookies[0]);
+	int one = 1, err;
+
+	memset(pair, 0, sizeof(*pair));
+	if (getsockopt(fd_a, SOL_SOCKET, SO_COOKIE, &pair->cookies[0], &len))
 		return -errno;
-	len = sizeof(cookies[1]);
-	if (getsockopt(fd_b, SOL_SOCKET, SO_COOKIE, &cookies[1], &len))
+	len = sizeof(pair->cookies[1]);
+	if (getsockopt(fd_b, SOL_SOCKET, SO_COOKIE, &pair->cookies[1], &len))
 		return -errno;
+	err = slot_get(cut, &pair->slots[0]);
+	if (err)
+		return err;
+	err = slot_get(cut, &pair->slots[1]);
+	if (err) {
+		slot_put(cut, pair->slots[0]);
+		return err;
+	}
 	/* Peers first: the verdict may run as soon as a socket is in the map. */
-	if (!getenv("CUTTHRU_TEST_BREAK_SOCKMAP") &&
-	    (bpf_map_update_elem(cut->peers_fd, &cookies[0], &cookies[1], BPF_ANY) ||
-	     bpf_map_update_elem(cut->peers_fd, &cookies[1], &cookies[0], BPF_ANY)))
-		return -errno;
-	fd = (__u64)fd_a;
-	if (bpf_map_update_elem(cut->socks_fd, &cookies[0], &fd, BPF_NOEXIST))
-		goto err_forget;
-	fd = (__u64)fd_b;
-	if (bpf_map_update_elem(cut->socks_fd, &cookies[1], &fd, BPF_NOEXIST))
+	err = add_leg(cut, pair->cookies[0], pair->cookies[1], pair->slots[0])	       ?:
+		      add_leg(cut, pair->cookies[1], pair->cookies[0], pair->slots[1]) ?:
+		      add_sock(cut, pair->cookies[0], fd_a)			       ?:
+		      add_sock(cut, pair->cookies[1], fd_b);
+	if (err)
 		goto err_forget;
 	/*
 	 * Bytes already queued when a socket enters the map would wait for the
@@ -58,22 +99,50 @@ int cut_handoff(struct cut *cut, int fd_a, int fd_b, uint64_t cookies[2])
 	 * which runs the verdict over them now.
 	 */
 	if (setsockopt(fd_a, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) ||
-	    setsockopt(fd_b, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)))
+	    setsockopt(fd_b, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one))) {
+		err = -errno;
 		goto err_forget;
+	}
 	return 0;
 
 err_forget:
-	err = -errno;
-	bpf_map_delete_elem(cut->socks_fd, &cookies[0]);
-	bpf_map_delete_elem(cut->socks_fd, &cookies[1]);
-	cut_forget(cut, cookies);
+	bpf_map_delete_elem(cut->socks_fd, &pair->cookies[0]);
+	bpf_map_delete_elem(cut->socks_fd, &pair->cookies[1]);
+	cut_forget(cut, pair);
 	return err;
 }
 
-void cut_forget(struct cut *cut, const uint64_t cookies[2])
+void cut_forget(struct cut *cut, struct cut_pair *pair)
 {
-	bpf_map_delete_elem(cut->peers_fd, &cookies[0]);
-	bpf_map_delete_elem(cut->peers_fd, &cookies[1]);
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!pair->cookies[i])
+			continue;
+		bpf_map_delete_elem(cut->peers_fd, &pair->cookies[i]);
+		slot_put(cut, pair->slots[i]);
+		pair->cookies[i] = 0;
+	}
+}
+
+static int on_ring_event(void *ctx, void *data, size_t size)
+{
+	struct cut *cut = ctx;
+	const struct cutthru_cut_event *ev = data;
+
+	if (size >= sizeof(*ev) && ev->flow_slot < CUTTHRU_CUT_SOCKS_MAX && cut->report)
+		cut->report(cut->report_ctx, ev->flow_slot);
+	return 0;
+}
+
+int cut_events_fd(const struct cut *cut)
+{
+	return ring_buffer__epoll_fd(cut->events);
+}
+
+void cut_consume_events(struct cut *cut)
+{
+	ring_buffer__consume(cut->events);
 }
 
 /* A connected pair over loopback: *client and *server. */
@@ -112,15 +181,40 @@ static int expect_bytes(int fd, const char *want, size_t n)
 }
 
 /*
- * A -- B ==cut== C -- D: bytes A sent before the hand-off and after it must
- * come out at D, and D's at A.
+ * What the daemon does for a freshly cut connection, on its own pair: take
+ * what B held since the hand-off, write it to C, let both directions resume.
+ */
+static int move_held_once(struct cut *cut, const struct cut_pair *pair, int from, int to)
+{
+	struct cutthru_cut_flow *flow = &cut->flows[pair->slots[0]];
+	char buf[16];
+	ssize_t n;
+	int err;
+
+	err = expect_bytes(from, "early", 5);
+	if (err)
+		return err;
+	memcpy(buf, "early", 5);
+	n = send(to, buf, 5, 0);
+	if (n != 5)
+		return -EIO;
+	flow->relayed = 5;
+	flow->may_resume = 1;
+	cut->flows[pair->slots[1]].may_resume = 1;
+	return 0;
+}
+
+/*
+ * A -- B ==cut== C -- D: bytes A sent before the hand-off are held in B and
+ * moved by hand; later ones must be redirected by the kernel to D, and D's
+ * to A.
  */
 static int selftest(struct cut *cut, char *why, size_t len)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int lfd, fds[4] = { -1, -1, -1, -1 };
-	uint64_t cookies[2] = { 0, 0 };
+	struct cut_pair pair = { 0 };
 	int err, i;
 
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -134,14 +228,14 @@ static int selftest(struct cut *cut, char *why, size_t len)
 		snprintf(why, len, "self-test sockets: %s", strerror(-err));
 		goto out;
 	}
-	if (send(fds[0], "early", 5, 0) != 5 || (err = cut_handoff(cut, fds[1], fds[2], cookies))) {
+	if (send(fds[0], "early", 5, 0) != 5 || (err = cut_handoff(cut, fds[1], fds[2], &pair))) {
 		snprintf(why, len, "adding sockets to the sockhash failed: %s", strerror(-err));
 		err = err ?: -EIO;
 		goto out;
 	}
-	err = expect_bytes(fds[3], "early", 5);
+	err = move_held_once(cut, &pair, fds[1], fds[2]) ?: expect_bytes(fds[3], "early", 5);
 	if (err) {
-		snprintf(why, len, "bytes queued before the hand-off were not redirected: %s",
+		snprintf(why, len, "bytes queued before the hand-off were not held: %s",
 			 strerror(-err));
 		goto out;
 	}
@@ -153,13 +247,42 @@ static int selftest(struct cut *cut, char *why, size_t len)
 	if (err)
 		snprintf(why, len, "redirected bytes did not arrive: %s", strerror(-err));
 out:
-	cut_forget(cut, cookies);
+	cut_forget(cut, &pair);
 	for (i = 0; i < 4; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	if (lfd >= 0)
 		close(lfd);
 	return err;
+}
+
+static int map_flows(struct cut *cut)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *mem;
+
+	cut->flows_len = sizeof(struct cutthru_cut_flow) * CUTTHRU_CUT_SOCKS_MAX;
+	cut->flows_len = (cut->flows_len + (size_t)page - 1) & ~((size_t)page - 1);
+	mem = mmap(NULL, cut->flows_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   bpf_map__fd(cut->skel->maps.cut_flows), 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	cut->flows = mem;
+	return 0;
+}
+
+static int make_slots(struct cut *cut)
+{
+	uint32_t i;
+
+	cut->free_slots = calloc(CUTTHRU_CUT_SOCKS_MAX, sizeof(*cut->free_slots));
+	if (!cut->free_slots)
+		return -ENOMEM;
+	/* Handed out from the top of the stack: slot 0 first. */
+	for (i = 0; i < CUTTHRU_CUT_SOCKS_MAX; i++)
+		cut->free_slots[i] = CUTTHRU_CUT_SOCKS_MAX - 1 - i;
+	cut->n_free = CUTTHRU_CUT_SOCKS_MAX;
+	return 0;
 }
 
 int cut_init(struct cut *cut, char *why, size_t len)
@@ -175,6 +298,20 @@ int cut_init(struct cut *cut, char *why, size_t len)
 	}
 	cut->socks_fd = bpf_map__fd(cut->skel->maps.cut_socks);
 	cut->peers_fd = bpf_map__fd(cut->skel->maps.cut_peers);
+	err = map_flows(cut) ?: make_slots(cut);
+	if (err) {
+		snprintf(why, len, "setting up cut-through flow control failed: %s",
+			 strerror(-err));
+		goto err_destroy;
+	}
+	cut->events =
+		ring_buffer__new(bpf_map__fd(cut->skel->maps.cut_events), on_ring_event, cut, NULL);
+	if (!cut->events) {
+		err = -errno;
+		snprintf(why, len, "opening the cut-through ring buffer failed: %s",
+			 strerror(-err));
+		goto err_destroy;
+	}
 	if (bpf_prog_attach(bpf_program__fd(cut->skel->progs.cutthru_cut_verdict), cut->socks_fd,
 			    BPF_SK_SKB_VERDICT, 0)) {
 		err = -errno;
@@ -194,6 +331,10 @@ err_destroy:
 
 void cut_close(struct cut *cut)
 {
+	ring_buffer__free(cut->events);
+	if (cut->flows)
+		munmap(cut->flows, cut->flows_len);
+	free(cut->free_slots);
 	cut_bpf__destroy(cut->skel);
-	cut->skel = NULL;
+	memset(cut, 0, sizeof(*cut));
 }

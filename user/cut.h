@@ -2,20 +2,40 @@
 /*
  * The kernel cut-through: both legs of an allowed connection handed to a
  * sockhash whose sk_skb verdict program (bpf/cut.bpf.c) redirects each
- * leg's received bytes to the other leg's send side.
+ * leg's received bytes to the other leg's send side, with flow control
+ * shared through a mapped array (struct cutthru_cut_flow).
  */
 #ifndef CUTTHRU_CUT_H
 #define CUTTHRU_CUT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cutthru/abi.h"
 
 struct cut_bpf;
+struct ring_buffer;
+
+/* Called for each flow the verdict reports (ring buffer). */
+typedef void (*cut_report_cb)(void *ctx, uint32_t flow_slot);
 
 struct cut {
 	struct cut_bpf *skel;
 	int socks_fd;
 	int peers_fd;
+	struct cutthru_cut_flow *flows; /* cut_flows, mmap()ed */
+	size_t flows_len;
+	uint32_t *free_slots; /* a stack of unused flow slots */
+	uint32_t n_free;
+	struct ring_buffer *events;
+	cut_report_cb report;
+	void *report_ctx;
+};
+
+/* Per handed-off connection: the legs' cookies and their flows' slots
+ * (index 0: what leg A receives, toward B; 1: the other way). */
+struct cut_pair {
+	uint64_t cookies[2];
+	uint32_t slots[2];
 };
 
 /*
@@ -25,10 +45,18 @@ struct cut {
  */
 int cut_init(struct cut *cut, char *why, size_t len);
 void cut_close(struct cut *cut);
-/* Hands two connected sockets to the kernel; fills their cookies. */
-int cut_handoff(struct cut *cut, int fd_a, int fd_b, uint64_t cookies[2]);
+/* The ring buffer's fd, for the event loop, and its consumer. */
+int cut_events_fd(const struct cut *cut);
+void cut_consume_events(struct cut *cut);
+/* Hands two connected sockets to the kernel. */
+int cut_handoff(struct cut *cut, int fd_a, int fd_b, struct cut_pair *pair);
 /* Forgets the pair (the sockhash drops closed sockets by itself). */
-void cut_forget(struct cut *cut, const uint64_t cookies[2]);
+void cut_forget(struct cut *cut, struct cut_pair *pair);
+
+static inline struct cutthru_cut_flow *cut_flow(struct cut *cut, uint32_t slot)
+{
+	return &cut->flows[slot];
+}
 
 /*
  * Bytes fd received in order, and bytes written into its send queue (acked

@@ -77,13 +77,13 @@ static void free_closed(struct proxy *p)
 	}
 }
 
-static void flush_cut(struct proxy *p)
+static void poll_cut(struct proxy *p)
 {
 	struct list_node *node, *next;
 
-	for (node = p->flushing.next; node != &p->flushing; node = next) {
+	for (node = p->polling.next; node != &p->polling; node = next) {
 		next = node->next;
-		conn_cut_flush(container_of(node, struct conn, timer_link));
+		conn_cut_poll(container_of(node, struct conn, timer_link));
 	}
 }
 
@@ -97,16 +97,35 @@ static int before_sleep(struct loop *loop, void *ctx)
 
 	(void)loop;
 	free_closed(p);
-	flush_cut(p);
+	poll_cut(p);
 	while (!list_empty(&p->connecting)) {
 		c = container_of(p->connecting.next, struct conn, timer_link);
 		if (c->deadline_ms > now)
-			return list_empty(&p->flushing) ? (int)(c->deadline_ms - now) :
-							  FLUSH_POLL_MS;
+			return list_empty(&p->polling) ? (int)(c->deadline_ms - now) :
+							 FLUSH_POLL_MS;
 		conn_connect_timeout(c);
 	}
 	free_closed(p);
-	return list_empty(&p->flushing) ? -1 : FLUSH_POLL_MS;
+	return list_empty(&p->polling) ? -1 : FLUSH_POLL_MS;
+}
+
+static void on_cut_events(struct loop *loop, struct io *io, uint32_t events)
+{
+	struct proxy *p = io->ctx;
+
+	(void)loop;
+	(void)events;
+	cut_consume_events(p->cut);
+}
+
+static int watch_cut(struct proxy *p)
+{
+	p->flow_conns = calloc(CUTTHRU_CUT_SOCKS_MAX, sizeof(*p->flow_conns));
+	if (!p->flow_conns)
+		return -ENOMEM;
+	p->cut->report = conn_cut_report;
+	p->cut->report_ctx = p;
+	return io_add(p->loop, &p->cut_events, cut_events_fd(p->cut), EPOLLIN, on_cut_events, p);
 }
 
 int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd,
@@ -122,11 +141,16 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int
 	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
 	if (err)
 		return err;
+	if (cut) {
+		err = watch_cut(p);
+		if (err)
+			return err;
+	}
 	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++)
 		p->listeners[i].fd = -1;
 	list_init(&p->conns);
 	list_init(&p->connecting);
-	list_init(&p->flushing);
+	list_init(&p->polling);
 	list_init(&p->closed);
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (p->spare_fd < 0)
@@ -207,4 +231,8 @@ void proxy_shutdown(struct proxy *p)
 	p->spare_fd = -1;
 	if (p->pipes.idle)
 		pipe_pool_free(&p->pipes);
+	if (p->cut)
+		io_del(p->loop, &p->cut_events);
+	free(p->flow_conns);
+	p->flow_conns = NULL;
 }

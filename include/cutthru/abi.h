@@ -146,9 +146,48 @@ enum cutthru_reason {
 /* What the sk_skb verdict did with the bytes of cut-through connections. */
 enum cutthru_cut_reason {
 	CUTTHRU_CUT_REDIRECTED = 0, /* sent on to the peer leg */
+	CUTTHRU_CUT_HELD, /* kept in the leg's own queue: the peer is behind */
 	CUTTHRU_CUT_NO_PEER, /* the peer leg is gone: dropped (teardown) */
 	CUTTHRU_CUT_EMPTY, /* a FIN's empty segment: nothing to carry */
 	CUTTHRU_CUT_REASONS,
+};
+
+/* cut_peers value: a leg's peer, and the slot of the flow it feeds. */
+struct cutthru_cut_leg {
+	__u64 peer_cookie;
+	__u32 flow_slot; /* index into cut_flows */
+	__u32 pad;
+};
+
+/*
+ * Flow control of one direction of a cut-through connection (cut_flows, an
+ * array the daemon maps into its memory). The kernel queues redirected
+ * bytes for the peer without bound, so the daemon watches the queue and,
+ * when the peer falls behind, pauses: the verdict then holds bytes in the
+ * source leg's own receive queue, which is charged to it and closes its TCP
+ * window. The daemon moves held bytes on itself once the peer's queue is
+ * empty, and the verdict resumes redirecting when all of them have been
+ * moved, so the byte order never changes. Each field has one writer, or
+ * (paused, may_resume) is set by the daemon and cleared by the verdict.
+ */
+struct cutthru_cut_flow {
+	__u64 redirected; /* verdict: bytes redirected to the peer */
+	__u64 held; /* verdict: bytes kept in the source's queue */
+	__u64 relayed; /* daemon: held bytes it has written to the peer */
+	__u32 paused; /* daemon sets, verdict clears */
+	__u32 may_resume; /* daemon sets when the peer's queue is empty */
+	__u64 pad[4];
+};
+_Static_assert(sizeof(struct cutthru_cut_flow) == 64, "flow layout");
+
+/* The verdict reports a flow each time this many more bytes were
+ * redirected, so the daemon looks at the peer's queue. */
+#define CUTTHRU_CUT_REPORT_BYTES (512u * 1024)
+
+/* cut_events ring buffer record. */
+struct cutthru_cut_event {
+	__u32 flow_slot;
+	__u32 pad;
 };
 
 /* Verdict counters: one slot per reason, per CPU. */

@@ -47,7 +47,7 @@ def test_bytes_sent_before_the_handoff_arrive(topo, path, server):
 # sockmap is not listed: on this kernel its redirect queue has no
 # backpressure (a 256 MiB upload to a reader that pauses is queued whole in
 # the kernel); the README says so, and the issue stays open until it holds.
-@pytest.mark.parametrize("path", ["copy", "splice"])
+@pytest.mark.parametrize("path", PATHS)
 def test_reader_pausing_for_seconds_loses_nothing(topo, path):
     size = 32 << 20
     d = start(topo, path)

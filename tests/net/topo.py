@@ -227,7 +227,13 @@ class Topology:
     def fd_count(self, daemon):
         """The daemon's open sockets (idle splice pipes are kept on purpose)."""
         fd_dir = f"/proc/{daemon.proc.pid}/fd"
-        return sum(os.readlink(f"{fd_dir}/{fd}").startswith("socket:") for fd in os.listdir(fd_dir))
+        count = 0
+        for fd in os.listdir(fd_dir):
+            try:
+                count += os.readlink(f"{fd_dir}/{fd}").startswith("socket:")
+            except FileNotFoundError:
+                pass  # closed meanwhile
+        return count
 
     def map_entries(self, daemon, name):
         dump = run("bpftool", "-j", "map", "dump", "id", str(daemon.map_id(name))).stdout
