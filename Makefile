@@ -3,6 +3,7 @@
 #   make            build/cutthru, BPF objects embedded through skeletons
 #   make demo       install what is missing, build, run the demo topology
 #   make check      install what is missing, build, run every test
+#   make bench      the benchmark (bench/RESULTS.md)
 #   make format     clang-format every C file
 #
 # BUILD=build-asan SAN=1 gives the sanitized build the tests run.
@@ -41,7 +42,7 @@ LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 UNIT_TESTS := test_addr test_cli test_relay
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-.PHONY: all clean deps demo check test unit bpf-test net-test format format-check
+.PHONY: all clean deps demo check test bench format format-check
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -90,6 +91,13 @@ check: deps
 	$(Q)tests/run-all.sh build-asan
 
 test: check
+
+# direct vs cutthru's data paths vs HAProxy and nginx (about 10 minutes);
+# writes bench/RESULTS.md and bench/results.png.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/install-deps.sh
+	$(Q)bench/run.py --cutthru-paths copy,splice,sockmap
 
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c
