@@ -20,7 +20,7 @@
 #include "log.h"
 
 /* Bytes waiting for a peer in the kernel before the direction pauses. */
-#define CUT_HOLD_BYTES (4u << 20)
+#define CUT_HOLD_BYTES (16u << 20)
 /* How long a FIN may wait for the bytes before it to get through. */
 #define CUT_FLUSH_TIMEOUT_MS 10000
 

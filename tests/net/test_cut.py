@@ -44,12 +44,9 @@ def test_bytes_sent_before_the_handoff_arrive(topo, path, server):
     d.assert_clean_exit()
 
 
-# sockmap is not listed: on this kernel its redirect queue has no
-# backpressure (a 256 MiB upload to a reader that pauses is queued whole in
-# the kernel); the README says so, and the issue stays open until it holds.
 @pytest.mark.parametrize("path", PATHS)
 def test_reader_pausing_for_seconds_loses_nothing(topo, path):
-    size = 32 << 20
+    size = 96 << 20
     d = start(topo, path)
     lsock = topo.listen(SERVER4, 80)
     csock = topo.connect(SERVER4, 80, timeout=30)
