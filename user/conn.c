@@ -51,11 +51,12 @@ static void log_record(const struct conn *c)
 		(unsigned long long)(now_ms() - c->started_ms));
 }
 
-static void leg_close(struct loop *loop, struct leg *leg, int reset)
+/* close() also takes the fd out of epoll: nothing else holds its file. */
+static void leg_close(struct leg *leg, int reset)
 {
 	if (leg->io.fd < 0)
 		return;
-	io_del(loop, &leg->io);
+	leg->io.events = 0;
 	if (reset)
 		close_with_reset(leg->io.fd);
 	else
@@ -79,8 +80,8 @@ void conn_close(struct conn *c, enum close_reason reason)
 	c->reason = reason;
 	if (c->phase == PHASE_CUT)
 		conn_cut_closing(c);
-	leg_close(p->loop, &c->client, reset);
-	leg_close(p->loop, &c->server, reset);
+	leg_close(&c->client, reset);
+	leg_close(&c->server, reset);
 	bpf_map_delete_elem(p->quads_fd, &c->quad);
 	log_record(c);
 
@@ -200,9 +201,10 @@ static int start_relaying(struct conn *c, enum data_path path)
 	return 0;
 }
 
-static void on_connected(struct conn *c)
+static void on_connected(struct conn *c, uint32_t events)
 {
-	int err = sock_error(c->server.io.fd);
+	/* Writable without an error is connected; only a failure is asked. */
+	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->server.io.fd) : 0;
 
 	if (err) {
 		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
@@ -229,7 +231,7 @@ static void on_leg_event(struct loop *loop, struct io *io, uint32_t events)
 		return;
 	if (c->phase == PHASE_CONNECTING) {
 		if (leg == &c->server)
-			on_connected(c);
+			on_connected(c, events);
 		return;
 	}
 	if (c->phase == PHASE_CUT) {
@@ -295,22 +297,19 @@ err_close:
 	return err;
 }
 
-static int read_quad(int fd, struct cutthru_quad *q)
+static int read_quad(int fd, const struct sockaddr_storage *peer, struct cutthru_quad *q)
 {
-	struct sockaddr_storage peer, local;
-	socklen_t len = sizeof(peer);
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
 	uint16_t sport, dport;
 	uint8_t family;
 
-	if (getpeername(fd, (struct sockaddr *)&peer, &len))
-		return -errno;
-	len = sizeof(local);
 	/* With bpf_sk_assign the accepted socket's local address is the
 	 * original destination. */
 	if (getsockname(fd, (struct sockaddr *)&local, &len))
 		return -errno;
 	memset(q, 0, sizeof(*q));
-	sockaddr_to_addr(&peer, &q->family, &q->saddr, &sport);
+	sockaddr_to_addr(peer, &q->family, &q->saddr, &sport);
 	sockaddr_to_addr(&local, &family, &q->daddr, &dport);
 	q->sport = htons(sport);
 	q->dport = htons(dport);
@@ -342,7 +341,7 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	return c;
 }
 
-void conn_accepted(struct proxy *p, int client_fd)
+void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c = conn_new(p, client_fd);
 	int fd;
@@ -351,7 +350,8 @@ void conn_accepted(struct proxy *p, int client_fd)
 		close_with_reset(client_fd);
 		return;
 	}
-	if (read_quad(client_fd, &c->quad) || set_int_opt(client_fd, IPPROTO_TCP, TCP_NODELAY, 1)) {
+	/* TCP_NODELAY came with the listener's options. */
+	if (read_quad(client_fd, peer, &c->quad)) {
 		conn_close(c, CLOSE_CONNECT_FAILED);
 		return;
 	}

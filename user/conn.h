@@ -8,6 +8,7 @@
 #define CUTTHRU_CONN_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include "cutthru/abi.h"
 #include "cli.h"
 #include "cut.h"
@@ -105,7 +106,7 @@ int proxy_listen(struct proxy *p, int family);
 void proxy_shutdown(struct proxy *p);
 
 /* conn.c */
-void conn_accepted(struct proxy *p, int client_fd);
+void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer);
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
 int sock_error(int fd);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,14 +45,17 @@ static void shed_connection(struct proxy *p, int listen_fd)
 static void on_listener(struct loop *loop, struct io *io, uint32_t events)
 {
 	struct proxy *p = io->ctx;
+	struct sockaddr_storage peer;
+	socklen_t len;
 	int i, fd;
 
 	(void)loop;
 	(void)events;
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		len = sizeof(peer);
+		fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_accepted(p, fd);
+			conn_accepted(p, fd, &peer);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -193,6 +197,8 @@ int proxy_listen(struct proxy *p, int family)
 	/* Accepted sockets inherit the mark, so their packets (SYN-ACK on) are
 	 * routed normally and exempt from conntrack. */
 	err = err ?: set_int_opt(fd, SOL_SOCKET, SO_MARK, (int)p->cfg->sock_mark);
+	/* Inherited by every accepted socket: a relay must not add delay. */
+	err = err ?: set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (err)
 		goto err_close;
 	if (bind(fd, sa, salen) || listen(fd, LISTEN_BACKLOG)) {
