@@ -55,10 +55,27 @@ static __always_inline int touches_protected_net(const struct packet *pkt)
 	       net_is_protected(pkt->tuple.family, &pkt->tuple.saddr);
 }
 
-/* Tunnels a protected server might decapsulate: IP-in-IP, IPv6-in-IP, GRE. */
-static __always_inline int is_tunnel(__u8 l4proto)
+/*
+ * What a protected server might decapsulate and so receive around the
+ * proxy: IP-in-IP, IPv6-in-IP, GRE, IPsec (AH, ESP), and the usual UDP
+ * tunnels: VXLAN (4789, and Linux's old 8472), VXLAN-GPE (4790), Geneve
+ * (6081).
+ */
+static __always_inline int is_tunnel(const struct packet *pkt)
 {
-	return l4proto == IPPROTO_IPIP || l4proto == IPPROTO_IPV6 || l4proto == IPPROTO_GRE;
+	__u16 port = bpf_ntohs(pkt->tuple.dport);
+
+	switch (pkt->l4proto) {
+	case IPPROTO_IPIP:
+	case IPPROTO_IPV6:
+	case IPPROTO_GRE:
+	case IPPROTO_AH:
+	case IPPROTO_ESP:
+		return 1;
+	case IPPROTO_UDP:
+		return port == 4789 || port == 8472 || port == 4790 || port == 6081;
+	}
+	return 0;
 }
 
 static __always_inline struct cutthru_service *
@@ -256,6 +273,49 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 	return CUTTHRU_DROP_NO_CONN;
 }
 
+/*
+ * An ICMP error about a segment to or from a protected service. Only the
+ * proxy's own socket of that flow may hear it (as the kernel's ICMP
+ * handling does once the packet is routed here); with no such socket it is
+ * forged or stale, and the protected side never sees it.
+ */
+static __always_inline int classify_icmp_error(struct __sk_buff *skb,
+					       const struct cutthru_quad *quote)
+{
+	struct packet sender = { .tuple.family = quote->family };
+	struct bpf_sock *sk;
+
+	if (!find_service(quote->family, &quote->daddr, quote->dport) &&
+	    !find_service(quote->family, &quote->saddr, quote->sport))
+		return CUTTHRU_PASS_NOT_TCP;
+	/* The socket that sent the quoted segment sees it as its own 4-tuple:
+	 * look it up as a packet coming back to it would be. */
+	sender.tuple.saddr = quote->daddr;
+	sender.tuple.daddr = quote->saddr;
+	sender.tuple.sport = quote->dport;
+	sender.tuple.dport = quote->sport;
+	sk = find_owner(skb, &sender);
+	if (!sk)
+		return CUTTHRU_DROP_NO_CONN;
+	bpf_sk_release(sk);
+	skb->mark = steer_mark;
+	return CUTTHRU_STEER_ICMP;
+}
+
+/* Neither TCP nor a fragment: ICMP errors, tunnels, and the rest. */
+static __always_inline int classify_other(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct cutthru_quad quote = {};
+
+	if ((pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6) &&
+	    parse_icmp_quote(skb, pkt, &quote))
+		return classify_icmp_error(skb, &quote);
+	/* What is inside a tunnel to a protected network is not seen. */
+	if (is_tunnel(pkt) && touches_protected_net(pkt))
+		return CUTTHRU_DROP_UNPARSED;
+	return CUTTHRU_PASS_NOT_TCP;
+}
+
 static __always_inline int classify(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
@@ -266,8 +326,15 @@ static __always_inline int classify(struct __sk_buff *skb)
 		return CUTTHRU_PASS_NOT_IP;
 	if (res == PARSE_MALFORMED)
 		return CUTTHRU_DROP_MALFORMED;
-	if (is_local_addr(&pkt))
+	if (res == PARSE_TOO_MANY_TAGS)
+		return CUTTHRU_DROP_UNPARSED;
+	if (is_local_addr(&pkt)) {
+		/* Source-routed via this router: it would leave again toward a
+		 * destination this program never judged. */
+		if (pkt.source_routed)
+			return CUTTHRU_DROP_UNPARSED;
 		return CUTTHRU_PASS_LOCAL;
+	}
 
 	switch (res) {
 	case PARSE_TCP:
@@ -280,10 +347,7 @@ static __always_inline int classify(struct __sk_buff *skb)
 		return touches_protected_net(&pkt) ? CUTTHRU_DROP_MALFORMED :
 						     CUTTHRU_PASS_UNPROTECTED;
 	default:
-		/* What is inside a tunnel to a protected network is not seen. */
-		if (is_tunnel(pkt.l4proto) && touches_protected_net(&pkt))
-			return CUTTHRU_DROP_UNPARSED;
-		return CUTTHRU_PASS_NOT_TCP;
+		return classify_other(skb, &pkt);
 	}
 }
 

@@ -30,22 +30,31 @@
 #define IP_OFFSET 0x1fff
 /* IPv6 extension headers walked before giving up on a packet. */
 #define IPV6_EXT_MAX 6
+/*
+ * VLAN tags still in the frame that are walked. The kernel strips one tag
+ * before TC; a frame whose next tag is VLAN 0 is then stripped again and
+ * delivered as plain IP after TC, so tags must be looked through here.
+ */
+#define VLAN_TAGS_MAX 4
 
 enum parse_result {
 	PARSE_TCP, /* tuple, ports and flags are valid */
-	PARSE_OTHER_L4, /* addresses valid, not TCP */
+	PARSE_OTHER_L4, /* addresses valid, not TCP (UDP: ports valid) */
 	PARSE_FRAGMENT, /* addresses valid, ports unknown */
 	PARSE_UNPARSED, /* addresses valid, header chain not walked */
 	PARSE_TRUNCATED_L4, /* addresses valid, TCP header cut short */
 	PARSE_NOT_IP,
 	PARSE_MALFORMED, /* no usable IP header */
+	PARSE_TOO_MANY_TAGS, /* more VLAN tags than VLAN_TAGS_MAX */
 };
 
 struct packet {
 	struct cutthru_quad tuple; /* as on the wire: saddr is the sender */
+	__u32 l3_off; /* after the Ethernet header and any VLAN tags */
 	__u32 l4_off;
 	__u8 l4proto;
 	__u8 tcp_flags; /* byte 13 of the TCP header */
+	__u8 source_routed; /* IPv4 LSRR/SSRR, IPv6 routing header not done */
 };
 
 #define TCP_FLAG_FIN 0x01
@@ -75,28 +84,123 @@ static __always_inline enum parse_result parse_tcp(struct __sk_buff *skb, struct
 	return PARSE_TCP;
 }
 
+/* UDP: its ports (tunnels are told by port). Others: nothing more. */
+static __always_inline enum parse_result parse_other(struct __sk_buff *skb, struct packet *pkt)
+{
+	__be16 ports[2];
+
+	if (pkt->l4proto == IPPROTO_UDP &&
+	    bpf_skb_load_bytes(skb, pkt->l4_off, ports, sizeof(ports)) == 0) {
+		pkt->tuple.sport = ports[0];
+		pkt->tuple.dport = ports[1];
+	}
+	return PARSE_OTHER_L4;
+}
+
+static __always_inline int icmp_is_error(const struct packet *pkt, __u8 type)
+{
+	if (pkt->l4proto == IPPROTO_ICMP)
+		return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+	return pkt->l4proto == IPPROTO_ICMPV6 && type >= 1 && type <= 4;
+}
+
+/*
+ * An ICMP or ICMPv6 error quoting a TCP segment: fills quote with the
+ * quoted segment's tuple (saddr: who sent it). Returns 1 when it is one.
+ */
+static __always_inline int parse_icmp_quote(struct __sk_buff *skb, const struct packet *pkt,
+					    struct cutthru_quad *quote)
+{
+	__u32 off = pkt->l4_off + 8; /* type, code, checksum, 4 more */
+	__be16 ports[2];
+	__u8 type;
+
+	if (bpf_skb_load_bytes(skb, pkt->l4_off, &type, 1) < 0 || !icmp_is_error(pkt, type))
+		return 0;
+	quote->family = pkt->tuple.family;
+	if (pkt->l4proto == IPPROTO_ICMP) {
+		struct iphdr iph;
+
+		if (bpf_skb_load_bytes(skb, off, &iph, sizeof(iph)) < 0 ||
+		    iph.protocol != IPPROTO_TCP || iph.ihl < 5)
+			return 0;
+		quote->saddr.v4 = iph.saddr;
+		quote->daddr.v4 = iph.daddr;
+		off += iph.ihl * 4;
+	} else {
+		struct ipv6hdr ip6h;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6h, sizeof(ip6h)) < 0 ||
+		    ip6h.nexthdr != IPPROTO_TCP)
+			return 0;
+		__builtin_memcpy(quote->saddr.bytes, &ip6h.saddr, 16);
+		__builtin_memcpy(quote->daddr.bytes, &ip6h.daddr, 16);
+		off += sizeof(ip6h);
+	}
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+		return 0;
+	quote->sport = ports[0];
+	quote->dport = ports[1];
+	return 1;
+}
+
+#define IPV4_OPTS_MAX 40
+
+/* Does the IPv4 option list carry a source route (its next hop is elsewhere)? */
+static __always_inline int ipv4_source_routed(struct __sk_buff *skb, __u32 off, __u64 len)
+{
+	__u8 opts[IPV4_OPTS_MAX];
+	__u32 i = 0;
+	int n;
+
+	/* Hide what the compiler knows of len (ihl > 5) so that the test the
+	 * verifier needs (a non-zero size) stays in the program. */
+	asm volatile("" : "+r"(len));
+	if (len == 0 || len > IPV4_OPTS_MAX || bpf_skb_load_bytes(skb, off, opts, len) < 0)
+		return 0;
+	for (n = 0; n < IPV4_OPTS_MAX && i < len && i < IPV4_OPTS_MAX - 1; n++) {
+		__u8 type = opts[i];
+
+		if (type == IPOPT_EOL)
+			break;
+		if (type == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (type == IPOPT_LSRR || type == IPOPT_SSRR)
+			return 1;
+		if (opts[i + 1] < 2)
+			break;
+		i += opts[i + 1];
+	}
+	return 0;
+}
+
 static __always_inline enum parse_result parse_ipv4(struct __sk_buff *skb, struct packet *pkt)
 {
 	struct iphdr iph;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)) < 0)
+	if (bpf_skb_load_bytes(skb, pkt->l3_off, &iph, sizeof(iph)) < 0)
 		return PARSE_MALFORMED;
 	if (iph.version != 4 || iph.ihl < 5)
 		return PARSE_MALFORMED;
-	if (ETH_HLEN + iph.ihl * 4 > skb->len)
+	if (pkt->l3_off + iph.ihl * 4 > skb->len)
 		return PARSE_MALFORMED;
 
 	pkt->tuple.family = AF_INET;
 	pkt->tuple.saddr.v4 = iph.saddr;
 	pkt->tuple.daddr.v4 = iph.daddr;
 	pkt->l4proto = iph.protocol;
-	pkt->l4_off = ETH_HLEN + iph.ihl * 4;
+	pkt->l4_off = pkt->l3_off + iph.ihl * 4;
+	if (iph.ihl > 5)
+		pkt->source_routed =
+			ipv4_source_routed(skb, pkt->l3_off + sizeof(iph), (iph.ihl - 5) * 4);
 
 	/* Any fragment, first or not: the TCP header may be split or absent. */
 	if (iph.frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		return PARSE_FRAGMENT;
 	if (iph.protocol != IPPROTO_TCP)
-		return PARSE_OTHER_L4;
+		return parse_other(skb, pkt);
 	return parse_tcp(skb, pkt);
 }
 
@@ -105,7 +209,7 @@ static __always_inline enum parse_result parse_ipv4(struct __sk_buff *skb, struc
 static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb, struct packet *pkt,
 							  __u8 nexthdr)
 {
-	__u8 ext[2];
+	__u8 ext[4];
 	int i;
 
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
@@ -116,6 +220,9 @@ static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb,
 		case IPPROTO_AH:
 			if (bpf_skb_load_bytes(skb, pkt->l4_off, ext, sizeof(ext)) < 0)
 				return PARSE_UNPARSED;
+			/* Segments left: the packet goes on to another address. */
+			if (nexthdr == IPPROTO_ROUTING && ext[3])
+				pkt->source_routed = 1;
 			/* AH counts its length in 4-byte units minus 2. */
 			if (nexthdr == IPPROTO_AH)
 				pkt->l4_off += (ext[1] + 2) * 4;
@@ -131,7 +238,7 @@ static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb,
 		case IPPROTO_ESP:
 			return PARSE_UNPARSED;
 		default:
-			return PARSE_OTHER_L4;
+			return parse_other(skb, pkt);
 		}
 	}
 	return PARSE_UNPARSED;
@@ -141,7 +248,7 @@ static __always_inline enum parse_result parse_ipv6(struct __sk_buff *skb, struc
 {
 	struct ipv6hdr ip6h;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6h, sizeof(ip6h)) < 0)
+	if (bpf_skb_load_bytes(skb, pkt->l3_off, &ip6h, sizeof(ip6h)) < 0)
 		return PARSE_MALFORMED;
 	if (ip6h.version != 6)
 		return PARSE_MALFORMED;
@@ -150,15 +257,36 @@ static __always_inline enum parse_result parse_ipv6(struct __sk_buff *skb, struc
 	__builtin_memcpy(pkt->tuple.saddr.bytes, &ip6h.saddr, 16);
 	__builtin_memcpy(pkt->tuple.daddr.bytes, &ip6h.daddr, 16);
 	pkt->l4proto = ip6h.nexthdr;
-	pkt->l4_off = ETH_HLEN + sizeof(ip6h);
+	pkt->l4_off = pkt->l3_off + sizeof(ip6h);
 	return parse_ipv6_chain(skb, pkt, ip6h.nexthdr);
 }
 
+static __always_inline int is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* The ethertype after any VLAN tags in the frame (not skb->protocol, which
+ * stops at the first tag left in it). */
 static __always_inline enum parse_result parse_packet(struct __sk_buff *skb, struct packet *pkt)
 {
-	if (skb->protocol == bpf_htons(ETH_P_IP))
+	__be16 proto;
+	int i;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN - 2, &proto, sizeof(proto)) < 0)
+		return PARSE_NOT_IP;
+	pkt->l3_off = ETH_HLEN;
+	for (i = 0; i < VLAN_TAGS_MAX && is_vlan(proto); i++) {
+		/* A tag: 2 bytes of TCI, then the next ethertype. */
+		if (bpf_skb_load_bytes(skb, pkt->l3_off + 2, &proto, sizeof(proto)) < 0)
+			return PARSE_MALFORMED;
+		pkt->l3_off += 4;
+	}
+	if (is_vlan(proto))
+		return PARSE_TOO_MANY_TAGS;
+	if (proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4(skb, pkt);
-	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+	if (proto == bpf_htons(ETH_P_IPV6))
 		return parse_ipv6(skb, pkt);
 	return PARSE_NOT_IP;
 }

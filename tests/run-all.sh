@@ -63,6 +63,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
+suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
 
 echo
 [ ${#failures[@]} = 0 ] || echo "failed suites: ${failures[*]}"

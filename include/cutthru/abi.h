@@ -130,13 +130,14 @@ enum cutthru_reason {
 	CUTTHRU_PASS_NOT_TCP, /* UDP, ICMP... (only TCP services exist) */
 	CUTTHRU_STEER_SYN, /* new connection handed to the listener */
 	CUTTHRU_STEER_FLOW, /* packet of a proxied connection */
+	CUTTHRU_STEER_ICMP, /* ICMP error about a proxied connection: to its socket */
 	CUTTHRU_DROP_NOT_ADMITTED, /* SYN from a source not allowed */
 	CUTTHRU_DROP_NO_LISTENER, /* SYN while the daemon is not listening */
 	CUTTHRU_DROP_NO_CONN, /* non-SYN to/from a service, no connection */
 	CUTTHRU_DROP_ASSIGN, /* bpf_sk_assign refused the socket */
 	CUTTHRU_DROP_MALFORMED, /* truncated or inconsistent headers */
 	CUTTHRU_DROP_FRAGMENT, /* IP fragment to a protected network */
-	CUTTHRU_DROP_UNPARSED, /* header chain we do not walk, protected dst */
+	CUTTHRU_DROP_UNPARSED, /* header chain or tunnel we do not look into */
 	CUTTHRU_REASONS,
 };
 

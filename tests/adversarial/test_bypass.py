@@ -67,16 +67,16 @@ def proxied_connection(lab, family):
 @pytest.mark.parametrize("family,outer", [(4, "802.1ad"), (4, "802.1q"), (6, "802.1ad")])
 def test_qinq_zero_zero_syn(lab, family, outer):
     """Two VLAN tags, both with id 0 (priority tags). The kernel strips the
-    outer tag before TC ingress; cutthru sees skb->protocol 802.1Q and passes
-    it as not IP. After TC the receive path strips the remaining id-0 tag
-    itself (net/core/dev.c, "Outer header is 802.1P with vlan 0") and
-    delivers the frame as plain IP: the router forwards the SYN to the
-    server, untouched by cutthru."""
+    outer tag before TC ingress; after TC the receive path strips the
+    remaining id-0 tag itself (net/core/dev.c, "Outer header is 802.1P with
+    vlan 0") and delivers the frame as plain IP. cutthru therefore walks the
+    tags still in the frame and judges the inner packet: the SYN goes to its
+    listener (steer_syn), never to the server."""
     sport = 42000 + family
     tag = Dot1AD(vlan=0) if outer == "802.1ad" else Dot1Q(vlan=0)
     frame = lab.eth() / tag / Dot1Q(vlan=0) / l3(family) / tcp_seg("S", sport, 1)
-    shot = lab.shoot([frame], "pass_not_ip", 1)
-    assert shot.counted.get("pass_not_ip", 0) >= 1, shot.report()
+    shot = lab.shoot([frame], "steer_syn", 1)
+    assert shot.counted.get("steer_syn", 0) >= 1, shot.report()
     leaked = shot.from_client()
     assert not leaked, (
         f"BYPASS: {outer} id 0 + 802.1Q id 0 + IPv{family} SYN to {addr(family)}:80 from the "
@@ -140,8 +140,9 @@ def test_icmp_error_quoting_a_live_quad(lab, family):
     client side, quoting the server's own segment of a live proxied
     connection (server -> client, with the server's current sequence
     number). The server's segments of that connection only ever go to
-    cutthru, so no such error can be genuine on the client side; cutthru
-    does not look into ICMP (pass_not_tcp) and the server's TCP acts on it."""
+    cutthru, so no such error can be genuine on the client side. cutthru
+    looks into ICMP errors: one quoting a proxied flow goes to the proxy's
+    own socket of that flow (steer_icmp), never to the server."""
     c, srv = proxied_connection(lab, family)
     s_snd, _ = queue_seqs(srv)
     port = c.getsockname()[1]
@@ -153,11 +154,11 @@ def test_icmp_error_quoting_a_live_quad(lab, family):
     else:
         quote = bytes(IPv6(src=SERVER6, dst=CLIENT6) / seg)
         err = ip6() / ICMPv6PacketTooBig(mtu=1280) / Raw(quote)
-    shot = lab.shoot([lab.eth() / err], "pass_not_tcp", 1)
+    shot = lab.shoot([lab.eth() / err], "steer_icmp", 1)
     after = path_mtu(srv)
     c.close()
     srv.close()
-    assert shot.counted.get("pass_not_tcp", 0) >= 1, shot.report()
+    assert shot.counted.get("steer_icmp", 0) >= 1, shot.report()
     leaked = shot.from_client()
     assert not leaked, (
         f"BYPASS: a forged ICMP{'v6' if family == 6 else ''} error quoting the live quad "
@@ -217,9 +218,9 @@ def test_tunnel_to_protected_address(lab, kind):
 def test_vxlan_to_protected_address(lab, family):
     """TCP SYN to the service inside VXLAN (UDP 4789) to the protected
     address, the server running a VXLAN device (an overlay: container and
-    Kubernetes nodes do) with VNI 42. cutthru passes UDP to the protected
-    address (pass_not_tcp); the server decapsulates it and its service
-    answers the inner SYN: the protected service is reached around the proxy.
+    Kubernetes nodes do) with VNI 42. cutthru drops the usual UDP tunnels
+    (VXLAN, Geneve) to protected networks as not looked into
+    (drop_unparsed), so the server never decapsulates the inner SYN.
     """
     topo = lab.topo
     local = SERVER4 if family == 4 else SERVER6
@@ -232,8 +233,8 @@ def test_vxlan_to_protected_address(lab, family):
     inner = Ether(src="02:00:5e:00:53:01", dst=vx_mac) / l3(family) / tcp_seg("S", sport, 1)
     frame = lab.eth() / l3(family) / UDP(sport=49152, dport=4789) / VXLAN(vni=42, flags=0x08) / \
         inner
-    shot = lab.shoot([frame], "pass_not_tcp", 1)
-    assert shot.counted.get("pass_not_tcp", 0) >= 1, shot.report()
+    shot = lab.shoot([frame], "drop_unparsed", 1)
+    assert shot.counted.get("drop_unparsed", 0) >= 1, shot.report()
     inside = [s for s in shot.received if s.ifname == "advvx" and s.src in (CLIENT4, CLIENT6)]
     syn_acks = answered(shot, sport)
     assert not inside and not syn_acks, (
@@ -246,7 +247,9 @@ def test_vxlan_to_protected_address(lab, family):
 
 def test_lsrr_via_router_that_accepts_source_routes(lab):
     """A SYN to the router's own address with a loose source route on to the
-    server. cutthru passes it (pass_local); with the router's default
+    server. cutthru drops source-routed packets to its own addresses
+    (drop_unparsed): the route would take them past its judgement. Without
+    that, with the router's default
     accept_source_route=0 its stack drops it (test_crafted.py), but on a
     router with net.ipv4.conf.{all,IFACE}.accept_source_route=1 the stack
     rewrites the destination to the server and forwards it: the server's
@@ -261,8 +264,8 @@ def test_lsrr_via_router_that_accepts_source_routes(lab):
     seg = tcp_bytes(IP(src=CLIENT4, dst=SERVER4), tcp_seg("S", 42300, 1))
     frame = lab.eth() / IP(src=CLIENT4, dst=PROXY_C4, proto=6,
                            options=[IPOption_LSRR(routers=[SERVER4])]) / Raw(seg)
-    shot = lab.shoot([frame], "pass_local", 1)
-    assert shot.counted.get("pass_local", 0) >= 1, shot.report()
+    shot = lab.shoot([frame], "drop_unparsed", 1)
+    assert shot.counted.get("drop_unparsed", 0) >= 1, shot.report()
     leaked = shot.from_client()
     assert not leaked, (
         f"BYPASS (router with accept_source_route=1): IPv4 LSRR [{SERVER4}] SYN to "
@@ -272,7 +275,8 @@ def test_lsrr_via_router_that_accepts_source_routes(lab):
 
 def test_srh_via_router_with_seg6_enabled(lab):
     """The IPv6 counterpart: a SYN to the router's own address with a segment
-    routing header whose next segment is the server. With the default
+    routing header whose next segment is the server; dropped like the IPv4
+    source route (drop_unparsed). With the default
     seg6_enabled=0 the router drops it (test_crafted.py); with
     net.ipv6.conf.{all,IFACE}.seg6_enabled=1 it forwards it to the server.
     (A server with default settings drops a segment routing header; one with
@@ -284,8 +288,8 @@ def test_srh_via_router_with_seg6_enabled(lab):
     frame = lab.eth() / IPv6(src=CLIENT6, dst=PROXY_C6) / \
         IPv6ExtHdrSegmentRouting(addresses=[SERVER6, PROXY_C6], segleft=1, lastentry=1, nh=6) / \
         Raw(seg)
-    shot = lab.shoot([frame], "pass_local", 1)
-    assert shot.counted.get("pass_local", 0) >= 1, shot.report()
+    shot = lab.shoot([frame], "drop_unparsed", 1)
+    assert shot.counted.get("drop_unparsed", 0) >= 1, shot.report()
     leaked = shot.from_client()
     assert not leaked, (
         f"BYPASS (router with seg6_enabled=1): IPv6 SRH [{PROXY_C6}, {SERVER6}] SYN to "

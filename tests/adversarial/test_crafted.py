@@ -225,7 +225,7 @@ def _(lab):
             tcp_seg("A", 40403, 4, ack=1)]
 
 
-@case("v4-options-lsrr-via-router-syn", "pass_local")
+@case("v4-options-lsrr-via-router-syn", "drop_unparsed")
 def _(lab):
     # To the router's own address, loose source route on to the server: the
     # router's stack refuses it (accept_source_route is 0 by default); see
@@ -235,7 +235,7 @@ def _(lab):
                            options=[IPOption_LSRR(routers=[SERVER4])]) / Raw(seg)]
 
 
-@case("v4-options-ssrr-via-router-syn", "pass_local")
+@case("v4-options-ssrr-via-router-syn", "drop_unparsed")
 def _(lab):
     seg = seg_bytes(4, tcp_seg("S", 40405, 6))
     return [lab.eth() / IP(src=CLIENT4, dst=PROXY_C4, proto=6,
@@ -352,7 +352,7 @@ def _(lab):
                                           seg_bytes(6, tcp_seg("S", 40510, 11)))]
 
 
-@case("v6-srh-via-router-syn", "pass_local")
+@case("v6-srh-via-router-syn", "drop_unparsed")
 def _(lab):
     # To the router, segment routing header on to the server: refused by the
     # router's stack (seg6_enabled is 0 by default); see test_bypass.py.
@@ -428,12 +428,12 @@ def _(lab):
     return [lab.eth() / Dot1AD(vlan=0) / ip4() / tcp_seg("A", 40705, 6, ack=1)]
 
 
-@case("qinq-7-0-ack", "pass_not_ip")
+@case("qinq-7-0-ack", "drop_no_conn")
 def _(lab):
     return [lab.eth() / Dot1AD(vlan=7) / Dot1Q(vlan=0) / ip4() / tcp_seg("A", 40706, 7, ack=1)]
 
 
-@case("qinq-0-7-syn", "pass_not_ip")
+@case("qinq-0-7-syn", "steer_syn")
 def _(lab):
     return [lab.eth() / Dot1AD(vlan=0) / Dot1Q(vlan=7) / ip4() / tcp_seg("S", 40707, 8)]
 
@@ -524,28 +524,28 @@ def _(lab):
 # client, as the server would have sent it). cutthru does not look into
 # ICMP: they reach the server, whose TCP looks the quad up (see
 # test_bypass.py for what it does with one quoting a live connection).
-@case("icmp-frag-needed-quoting-protected-quad", "pass_not_tcp")
+@case("icmp-frag-needed-quoting-protected-quad", "drop_no_conn")
 def _(lab):
     quote = bytes(IP(src=SERVER4, dst=CLIENT4, flags="DF") /
                   TCP(sport=80, dport=41000, flags="SA", seq=0x5EED0001))[:28]
     return [lab.eth() / ip4() / ICMP(type=3, code=4, nexthopmtu=576) / Raw(quote)]
 
 
-@case("icmp-port-unreach-quoting-protected-quad", "pass_not_tcp")
+@case("icmp-port-unreach-quoting-protected-quad", "drop_no_conn")
 def _(lab):
     quote = bytes(IP(src=SERVER4, dst=CLIENT4) /
                   TCP(sport=80, dport=41001, flags="SA", seq=0x5EED0002))[:28]
     return [lab.eth() / ip4() / ICMP(type=3, code=3) / Raw(quote)]
 
 
-@case("icmpv6-too-big-quoting-protected-quad", "pass_not_tcp")
+@case("icmpv6-too-big-quoting-protected-quad", "drop_no_conn")
 def _(lab):
     quote = bytes(IPv6(src=SERVER6, dst=CLIENT6) /
                   TCP(sport=80, dport=41002, flags="SA", seq=0x5EED0003))
     return [lab.eth() / ip6() / ICMPv6PacketTooBig(mtu=1280) / Raw(quote)]
 
 
-@case("icmpv6-unreach-quoting-protected-quad", "pass_not_tcp")
+@case("icmpv6-unreach-quoting-protected-quad", "drop_no_conn")
 def _(lab):
     quote = bytes(IPv6(src=SERVER6, dst=CLIENT6) /
                   TCP(sport=80, dport=41003, flags="SA", seq=0x5EED0004))
