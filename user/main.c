@@ -149,6 +149,8 @@ static void setup_cut(struct daemon *d)
 		return;
 	}
 	d->cut_ready = 1;
+	pr_warn("the sockmap data path is experimental: under bulk transfers both ways at once "
+		"it has been seen to deliver bytes twice (README, Data paths)");
 }
 
 static int run_daemon(struct daemon *d)
