@@ -100,10 +100,10 @@ bench: deps
 	$(Q)bench/run.py --cutthru-paths copy,splice,sockmap
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
 
 format-check:
-	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c
+	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
 
 clean:
 	$(Q)rm -rf build build-asan

@@ -48,7 +48,7 @@ struct lst {
 struct conn {
 	unsigned char mode; /* M_NONE: free slot */
 	unsigned char lidx;
-	int got;            /* rr: request bytes read */
+	int got; /* rr: request bytes read */
 	int pend_off, pend; /* bytes still to write from out */
 	char *out;
 };
@@ -102,7 +102,7 @@ static int flush_out(int fd)
 
 static void want_out(int fd, int on)
 {
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0)};
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0) };
 	ev.data.u64 = (uint64_t)fd;
 	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
@@ -150,7 +150,7 @@ static void on_accept(int li)
 			conn_close(fd);
 			continue;
 		}
-		struct epoll_event ev = {.events = EPOLLIN};
+		struct epoll_event ev = { .events = EPOLLIN };
 		ev.data.u64 = (uint64_t)fd;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			errors++;
@@ -266,7 +266,7 @@ static int parse_spec(const char *spec, const char *bind_addr)
 		die("socket");
 	int one = 1;
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
 	if (v6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -287,7 +287,7 @@ static int parse_spec(const char *spec, const char *bind_addr)
 		die("bind");
 	if (listen(l->fd, 4096) < 0)
 		die("listen");
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)1 << 32 | nlst};
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)1 << 32 | nlst };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev) < 0)
 		die("epoll_ctl");
 	nlst++;
@@ -308,8 +308,9 @@ int main(int argc, char **argv)
 			max_seconds = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: benchsrv [-b ADDR] [-T SECONDS] rr:PORT[:REQ:REPLY] "
-					"echo:PORT peer:PORT...\n");
+			fprintf(stderr,
+				"usage: benchsrv [-b ADDR] [-T SECONDS] rr:PORT[:REQ:REPLY] "
+				"echo:PORT peer:PORT...\n");
 			return 2;
 		}
 	}
@@ -319,7 +320,7 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = {.sa_handler = on_sig};
+	struct sigaction sa = { .sa_handler = on_sig };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 

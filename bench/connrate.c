@@ -90,7 +90,7 @@ static int start_conn(struct thr *t, int ep, struct slot *s)
 			continue;
 		}
 		s->state = S_CONNECTING;
-		struct epoll_event ev = {.events = EPOLLOUT};
+		struct epoll_event ev = { .events = EPOLLOUT };
 		ev.data.ptr = s;
 		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 		return 1;
@@ -150,7 +150,7 @@ static void *worker(void *arg)
 					continue;
 				}
 				s->state = S_REPLY;
-				struct epoll_event ev = {.events = EPOLLIN};
+				struct epoll_event ev = { .events = EPOLLIN };
 				ev.data.ptr = s;
 				epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
 				continue;
@@ -232,16 +232,35 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "a:p:t:c:d:n:q:r:o:")) != -1) {
 		switch (opt) {
-		case 'a': addr = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 't': threads = atoi(optarg); break;
-		case 'c': conc = atoi(optarg); break;
-		case 'd': seconds = atof(optarg); break;
-		case 'n': max_conns = atol(optarg); break;
-		case 'q': req_len = atoi(optarg); break;
-		case 'r': reply_len = atoi(optarg); break;
-		case 'o': conn_timeout_ms = atoi(optarg); break;
-		default: goto usage;
+		case 'a':
+			addr = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'c':
+			conc = atoi(optarg);
+			break;
+		case 'd':
+			seconds = atof(optarg);
+			break;
+		case 'n':
+			max_conns = atol(optarg);
+			break;
+		case 'q':
+			req_len = atoi(optarg);
+			break;
+		case 'r':
+			reply_len = atoi(optarg);
+			break;
+		case 'o':
+			conn_timeout_ms = atoi(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!addr || port <= 0 || threads < 1 || threads > 64 || conc < 1 || conc > 4096 ||
@@ -284,7 +303,7 @@ int main(int argc, char **argv)
 		if (!ts[i].hist || pthread_create(&ts[i].tid, NULL, worker, &ts[i]))
 			return 1;
 	}
-	struct thr sum = {0};
+	struct thr sum = { 0 };
 	for (int i = 0; i < threads; i++) {
 		pthread_join(ts[i].tid, NULL);
 		sum.ok += ts[i].ok;
@@ -315,8 +334,9 @@ int main(int argc, char **argv)
 	       "\"threads\": %d, \"conc\": %d}\n",
 	       sum.ok, elapsed, sum.ok / elapsed, sum.connect_err, sum.reset, sum.short_reply,
 	       sum.timeout, sum.unfinished, sum.other_err, sum.first_errno,
-	       sum.first_errno ? strerror(sum.first_errno) : "", pct(hist, sum.ok, sum.max_us, 0.50),
-	       pct(hist, sum.ok, sum.max_us, 0.99), sum.max_us, slow, threads, conc);
+	       sum.first_errno ? strerror(sum.first_errno) : "",
+	       pct(hist, sum.ok, sum.max_us, 0.50), pct(hist, sum.ok, sum.max_us, 0.99), sum.max_us,
+	       slow, threads, conc);
 	return 0;
 usage:
 	fprintf(stderr, "usage: connrate -a ADDR -p PORT [-t THREADS] [-c CONC] [-d SECONDS] "

@@ -41,13 +41,26 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "a:p:n:i:s:H:")) != -1) {
 		switch (opt) {
-		case 'a': addr = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'n': count = atol(optarg); break;
-		case 'i': inflight_max = atoi(optarg); break;
-		case 's': setup_s = atof(optarg); break;
-		case 'H': hold_s = atof(optarg); break;
-		default: goto usage;
+		case 'a':
+			addr = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'n':
+			count = atol(optarg);
+			break;
+		case 'i':
+			inflight_max = atoi(optarg);
+			break;
+		case 's':
+			setup_s = atof(optarg);
+			break;
+		case 'H':
+			hold_s = atof(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!addr || port <= 0 || count < 1 || count > 60000 || inflight_max < 1)
@@ -57,7 +70,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port) };
 	if (inet_pton(AF_INET, addr, &dst.sin_addr) != 1)
 		goto usage;
 
@@ -93,7 +106,7 @@ int main(int argc, char **argv)
 			}
 			fds[i] = fd;
 			st[i] = S_CONNECTING;
-			struct epoll_event ev = {.events = EPOLLOUT};
+			struct epoll_event ev = { .events = EPOLLOUT };
 			ev.data.u64 = i;
 			epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 			inflight++;
@@ -117,7 +130,7 @@ int main(int argc, char **argv)
 					continue;
 				}
 				st[i] = S_ECHO;
-				struct epoll_event ev = {.events = EPOLLIN};
+				struct epoll_event ev = { .events = EPOLLIN };
 				ev.data.u64 = i;
 				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 			} else if (st[i] == S_ECHO) {
@@ -146,7 +159,7 @@ int main(int argc, char **argv)
 	       first_errno ? strerror(first_errno) : "");
 	fflush(stdout);
 
-	struct pollfd p = {.fd = 0, .events = POLLIN};
+	struct pollfd p = { .fd = 0, .events = POLLIN };
 	poll(&p, 1, (int)(hold_s * 1000));
 	for (long i = 0; i < count; i++)
 		if (st[i] == S_HELD || st[i] == S_CONNECTING || st[i] == S_ECHO)

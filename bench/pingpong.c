@@ -52,18 +52,29 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "a:p:n:w:T:")) != -1) {
 		switch (opt) {
-		case 'a': addr = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'n': count = atol(optarg); break;
-		case 'w': warmup = atol(optarg); break;
-		case 'T': seconds = atof(optarg); break;
-		default: goto usage;
+		case 'a':
+			addr = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'n':
+			count = atol(optarg);
+			break;
+		case 'w':
+			warmup = atol(optarg);
+			break;
+		case 'T':
+			seconds = atof(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!addr || port <= 0 || count < 1 || count > 10000000 || warmup < 0 || seconds <= 0)
 		goto usage;
 
-	struct sockaddr_storage dst = {0};
+	struct sockaddr_storage dst = { 0 };
 	socklen_t dl;
 	if (strchr(addr, ':')) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&dst;
@@ -105,7 +116,7 @@ int main(int argc, char **argv)
 			err = "write";
 			break;
 		}
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int left_ms = (int)((t_end - t0) / 1000000) + 1;
 		if (poll(&pfd, 1, left_ms) != 1) {
 			err = "no reply in time";
