@@ -303,8 +303,3 @@ int loader_quads_fd(const struct loader *ld)
 {
 	return bpf_map__fd(ld->skel->maps.quads);
 }
-
-int loader_counters_fd(const struct loader *ld)
-{
-	return bpf_map__fd(ld->skel->maps.counters);
-}

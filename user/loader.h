@@ -38,6 +38,5 @@ int loader_attach_netns(struct loader *ld);
 void loader_detach_all(struct loader *ld);
 void loader_close(struct loader *ld);
 int loader_quads_fd(const struct loader *ld);
-int loader_counters_fd(const struct loader *ld);
 
 #endif
