@@ -108,3 +108,49 @@ def test_broken_sockmap_is_detected_and_splice_used(topo):
     s.close()
     server.close()
     d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_daemon_killed_mid_transfer_resets_client_and_restart_serves(topo, path):
+    """SIGKILL while bytes flow: the client hears of it at once (no hang),
+    the service stays closed until a restart, and the restart serves."""
+    import signal
+
+    d = start(topo, path)
+    lsock = topo.listen(SERVER4, 80)
+    csock = topo.connect(SERVER4, 80, timeout=10)
+    conn, _ = lsock.accept()
+
+    def upload():
+        try:
+            for _ in range(100000):  # bounded: ~6 GB at most
+                csock.sendall(b"u" * 65536)
+        except OSError as e:
+            return e
+        return None
+
+    sender = Thread(upload)
+    sender.start()
+    time.sleep(0.5)
+    d.stop(signal.SIGKILL)
+    killed_at = time.monotonic()
+    err = sender.get(10)
+    assert isinstance(err, (ConnectionResetError, BrokenPipeError)), f"client got {err!r}"
+    assert time.monotonic() - killed_at < 3, "the client must hear of it promptly"
+    conn.close()
+    csock.close()
+
+    with pytest.raises((socket.timeout, ConnectionError)):
+        topo.connect(SERVER4, 80, timeout=1)  # the service stays closed
+    lsock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        lsock.accept()  # and nothing got through to the server
+
+    d2 = start(topo, path)
+    server = EchoServer(lsock)
+    s = topo.connect(SERVER4, 80)
+    s.sendall(b"after restart")
+    assert s.recv(100) == b"after restart"
+    s.close()
+    server.close()
+    d2.assert_clean_exit()
