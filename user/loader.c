@@ -216,6 +216,45 @@ int loader_set_listener(struct loader *ld, int slot, int fd)
 	return 0;
 }
 
+static int attach_filter(struct tc_attachment *att, int prog_fd)
+{
+	int err = bpf_tc_hook_create(&att->hook);
+
+	if (err && err != -EEXIST)
+		return err;
+	memset(&att->opts, 0, sizeof(att->opts));
+	att->opts.sz = sizeof(att->opts);
+	att->opts.handle = CUTTHRU_TC_HANDLE;
+	att->opts.priority = CUTTHRU_TC_PRIORITY;
+	/* A filter left by a run that was killed is replaced in place. */
+	att->opts.flags = BPF_TC_F_REPLACE;
+	att->opts.prog_fd = prog_fd;
+	return bpf_tc_attach(&att->hook, &att->opts);
+}
+
+int loader_ensure_attached(struct loader *ld)
+{
+	int prog_fd = bpf_program__fd(ld->skel->progs.cutthru_intercept);
+	int i, err, restored = 0;
+
+	for (i = 0; i < ld->n_att; i++) {
+		struct tc_attachment *att = &ld->att[i];
+		struct bpf_tc_opts query = {
+			.sz = sizeof(query),
+			.handle = CUTTHRU_TC_HANDLE,
+			.priority = CUTTHRU_TC_PRIORITY,
+		};
+
+		if (!bpf_tc_query(&att->hook, &query) && query.prog_id == att->opts.prog_id)
+			continue;
+		err = attach_filter(att, prog_fd);
+		if (err)
+			return err;
+		restored++;
+	}
+	return restored;
+}
+
 int loader_attach(struct loader *ld, const char *ifname)
 {
 	struct tc_attachment *att = &ld->att[ld->n_att];
@@ -229,17 +268,7 @@ int loader_attach(struct loader *ld, const char *ifname)
 	att->hook.sz = sizeof(att->hook);
 	att->hook.ifindex = ifindex;
 	att->hook.attach_point = BPF_TC_INGRESS;
-	att->opts.sz = sizeof(att->opts);
-	att->opts.handle = CUTTHRU_TC_HANDLE;
-	att->opts.priority = CUTTHRU_TC_PRIORITY;
-	/* A filter left by a run that was killed is replaced in place. */
-	att->opts.flags = BPF_TC_F_REPLACE;
-	att->opts.prog_fd = bpf_program__fd(ld->skel->progs.cutthru_intercept);
-
-	err = bpf_tc_hook_create(&att->hook);
-	if (err && err != -EEXIST)
-		return err;
-	err = bpf_tc_attach(&att->hook, &att->opts);
+	err = attach_filter(att, bpf_program__fd(ld->skel->progs.cutthru_intercept));
 	if (err)
 		return err;
 	att->attached = 1;

@@ -31,6 +31,9 @@ int loader_probe(char *why, size_t len);
 int loader_load(struct loader *ld, const struct config *cfg);
 int loader_set_listener(struct loader *ld, int slot, int fd);
 int loader_attach(struct loader *ld, const char *ifname);
+/* Re-attaches the filter wherever someone removed it (or its qdisc).
+ * Returns how many interfaces needed it, or -errno. */
+int loader_ensure_attached(struct loader *ld);
 /* The listener lookup hook of the namespace cutthru runs in. */
 int loader_attach_netns(struct loader *ld);
 /* Detaches from every interface, removing the clsact qdisc when nothing

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 #include "cli.h"
 #include "conn.h"
@@ -28,7 +29,9 @@ struct daemon {
 	struct cut cut;
 	int cut_ready;
 	struct io signals;
+	struct io watchdog; /* a timerfd: are filters, rules, routes still there? */
 	int routing_installed;
+	int failed; /* stopped by an error found while running */
 };
 
 /* Raise the soft fd limit to the hard one: each connection costs two. */
@@ -71,6 +74,53 @@ static int setup_signals(struct daemon *d)
 	if (fd < 0)
 		return -errno;
 	return io_add(&d->loop, &d->signals, fd, EPOLLIN, on_signal, d);
+}
+
+/*
+ * Someone may delete the qdisc, the rule or the route while cutthru runs;
+ * the protected servers would then be reachable around it. Each second,
+ * whatever is missing is put back and said; if that fails, cutthru stops
+ * with an error rather than go on open.
+ */
+static void on_watchdog(struct loop *loop, struct io *io, uint32_t events)
+{
+	struct daemon *d = io->ctx;
+	uint64_t ticks;
+	int tc, routing;
+
+	(void)events;
+	if (read(io->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	tc = loader_ensure_attached(&d->loader);
+	routing = routing_ensure(&d->cfg);
+	if (tc < 0 || routing < 0) {
+		pr_err("restoring what was removed from under cutthru failed: %s",
+		       strerror(-(tc < 0 ? tc : routing)));
+		d->failed = 1;
+		loop->stop = 1;
+		return;
+	}
+	if (tc)
+		pr_warn("the TC filter was removed from %d interface(s) by someone else: restored",
+			tc);
+	if (routing)
+		pr_warn("%d of cutthru's rules, routes or nftables table were removed by someone "
+			"else: restored",
+			routing);
+}
+
+static int setup_watchdog(struct daemon *d)
+{
+	struct itimerspec every_second = { .it_interval.tv_sec = 1, .it_value.tv_sec = 1 };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (timerfd_settime(fd, 0, &every_second, NULL)) {
+		close(fd);
+		return -errno;
+	}
+	return io_add(&d->loop, &d->watchdog, fd, EPOLLIN, on_watchdog, d);
 }
 
 static int open_listeners(struct daemon *d)
@@ -184,7 +234,7 @@ static int run_daemon(struct daemon *d)
 	d->routing_installed = 1;
 	if (err)
 		goto out_routing;
-	err = attach_interfaces(d);
+	err = attach_interfaces(d) ?: setup_watchdog(d);
 	if (err)
 		goto out_detach;
 
@@ -192,6 +242,8 @@ static int run_daemon(struct daemon *d)
 	err = loop_run(&d->loop);
 	if (err)
 		pr_err("event loop failed: %s", strerror(-err));
+	else if (d->failed)
+		err = -EIO;
 	/* Stop accepting and reset what is open before the programs go, so no
 	 * packet of a live connection is forwarded to a server that never
 	 * knew it. */

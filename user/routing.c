@@ -200,6 +200,51 @@ int routing_install(const struct config *cfg)
 	return install_notrack(cfg);
 }
 
+/* Adds what is missing, exclusively: -EEXIST means it was there. Returns 1
+ * when it had to be added, 0 when present, or -errno. */
+static int ensure(struct nl *nl, struct nlmsghdr *nlh)
+{
+	int err;
+
+	nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	nlh->nlmsg_flags &= (uint16_t)~NLM_F_REPLACE;
+	err = nl_talk(nl, nlh, NULL, NULL);
+	if (err == -EEXIST)
+		return 0;
+	return err ? err : 1;
+}
+
+int routing_ensure(const struct config *cfg)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	int restored = 0, r = 0;
+	struct nl nl;
+	size_t i;
+
+	r = nl_open(&nl);
+	if (r)
+		return r;
+	for (i = 0; i < 2 && r >= 0; i++) {
+		r = ensure(&nl, route_msg(&nl, RTM_NEWROUTE, families[i], cfg));
+		if (r > 0)
+			restored++;
+		if (r >= 0)
+			r = ensure(&nl, rule_msg(&nl, RTM_NEWRULE, families[i], cfg));
+		if (r > 0)
+			restored++;
+	}
+	nl_close(&nl);
+	if (r < 0)
+		return r;
+	if (nft_run("list table inet " CUTTHRU_NFT_TABLE "\n", 1)) {
+		r = install_notrack(cfg);
+		if (r)
+			return r;
+		restored++;
+	}
+	return restored;
+}
+
 void routing_remove(const struct config *cfg)
 {
 	static const int families[] = { AF_INET, AF_INET6 };

@@ -17,6 +17,9 @@
 /* Installs rules, routes and the notrack table, replacing stale ones.
  * Logs what failed. */
 int routing_install(const struct config *cfg);
+/* Puts back whatever of it someone removed. Returns how many pieces were
+ * missing (0: all there) or -errno. */
+int routing_ensure(const struct config *cfg);
 /* Removes all of it; quiet about what is already gone. */
 void routing_remove(const struct config *cfg);
 /* Does any TC filter remain on ifindex's clsact hooks? */

@@ -190,3 +190,28 @@ def test_out_of_fds_refuses_new_connections_and_keeps_old_ones(topo):
     server.close()
     d.assert_clean_exit()
     assert "out of file descriptors" in d.text() or "reason=no-resources" in d.text()
+
+
+def test_filter_rules_routes_removed_by_someone_else_are_restored(topo):
+    """Never a silent bypass: what cutthru installed and someone removes is
+    put back within seconds, and said in the log."""
+    d = topo.start(*ifaces(topo), *PROXY_ARGS)
+    before = sorted(leftovers(topo))
+    topo.sh(topo.proxy, "tc", "qdisc", "del", "dev", topo.if_pc, "clsact")
+    topo.sh(topo.proxy, "ip", "-4", "rule", "del", "pref", "4354")
+    topo.sh(topo.proxy, "ip", "-6", "route", "flush", "table", "4354")
+    topo.sh(topo.proxy, "nft", "delete", "table", "inet", "cutthru")
+    deadline = time.time() + 5
+    while time.time() < deadline and sorted(leftovers(topo)) != before:
+        time.sleep(0.2)
+    assert sorted(leftovers(topo)) == before, "everything is back"
+    text = d.text()
+    assert "TC filter was removed from 1 interface(s) by someone else: restored" in text
+    assert "rules, routes or nftables table were removed by someone else: restored" in text
+    server = EchoServer(topo.listen(SERVER4, 80))
+    syn_before = topo.counters(d)["steer_syn"]
+    assert echo_once(topo, SERVER4, 80) == b"hello"
+    assert topo.counters(d)["steer_syn"] == syn_before + 1, "and intercepting again"
+    server.close()
+    d.assert_clean_exit()
+    assert leftovers(topo) == []
