@@ -29,7 +29,7 @@ endif
 LDLIBS := -lbpf -lelf -lz -lmnl -lnftables
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-Iinclude -I/usr/include/$(MULTIARCH)
+	-Iinclude -I/usr/include/$(MULTIARCH) $(BPF_EXTRA)
 
 BPF_PROGS := intercept cut
 BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
@@ -84,10 +84,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh $(BUILD)/cutthru
 
-# Everything the tests run is built with ASan+UBSan in build-asan/.
+# Everything the tests run is built with ASan+UBSan in build-asan/; build-lru/
+# is the same with a 16-entry quad list, to overflow it.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all tests-bin
+	$(Q)$(MAKE) --no-print-directory BUILD=build-lru SAN=1 BPF_EXTRA=-DCUTTHRU_QUADS_MAX=16 all
 	$(Q)tests/run-all.sh build-asan
 
 test: check
@@ -106,4 +108,4 @@ format-check:
 	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
 
 clean:
-	$(Q)rm -rf build build-asan
+	$(Q)rm -rf build build-asan build-lru build-dev

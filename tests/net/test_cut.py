@@ -154,3 +154,35 @@ def test_daemon_killed_mid_transfer_resets_client_and_restart_serves(topo, path)
     s.close()
     server.close()
     d2.assert_clean_exit()
+
+
+def test_quad_list_three_times_overfull_every_connection_works(topo):
+    """A build whose quad list holds 16 entries, 48 live connections: the
+    LRU evicts most of their quads, and steering by socket keeps every one
+    of them working."""
+    import os
+
+    from topo import REPO
+
+    lru = os.path.join(REPO, "build-lru", "cutthru")
+    assert os.path.exists(lru), "make check builds build-lru/ (a 16-entry quad list)"
+    d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                   binary=lru)
+    import json
+
+    from topo import run
+
+    show = json.loads(run("bpftool", "-j", "map", "show", "id", str(d.map_id("quads"))).stdout)
+    assert show["max_entries"] == 16
+    server = EchoServer(topo.listen(SERVER4, 80))
+    socks = [topo.connect(SERVER4, 80) for _ in range(48)]
+    assert topo.map_entries(d, "quads") <= 16, "the list is full, not larger"
+    for rnd in range(3):
+        for i, s in enumerate(socks):
+            s.sendall(b"%02d%02d" % (rnd, i))
+        for i, s in enumerate(socks):
+            assert s.recv(4) == b"%02d%02d" % (rnd, i)
+    for s in socks:
+        s.close()
+    server.close()
+    d.assert_clean_exit()

@@ -50,7 +50,7 @@ def _setns(path):
 class Daemon:
     """A cutthru run started by a test; stopped (and checked) by it."""
 
-    def __init__(self, topo, args, wrapper=(), env=None):
+    def __init__(self, topo, args, wrapper=(), env=None, binary=CUTTHRU):
         self.topo = topo
         self.args = args
         self.log_path = os.path.join(topo.tmp, f"cutthru-{len(topo.daemons)}.log")
@@ -60,7 +60,7 @@ class Daemon:
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87",
                    **(env or {}))
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", topo.proxy, *wrapper, CUTTHRU, "run"] + args,
+            ["ip", "netns", "exec", topo.proxy, *wrapper, binary, "run"] + args,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.wait_ready()
 
@@ -173,10 +173,10 @@ class Topology:
 
     # -- processes and sockets in the hosts ----------------------------------
 
-    def start(self, *args, wrapper=(), env=None):
+    def start(self, *args, wrapper=(), env=None, binary=CUTTHRU):
         """Starts cutthru run ARGS in the proxy; wrapper is a command that
         execs it (prlimit ...), so the pid stays cutthru's."""
-        d = Daemon(self, list(args), wrapper, env)
+        d = Daemon(self, list(args), wrapper, env, binary)
         self.daemons.append(d)
         self.counter_ids[d] = d.map_id("counters")
         return d
