@@ -220,6 +220,21 @@ void conn_cut_report(void *ctx, uint32_t slot)
 	conn_cut_poll(c);
 }
 
+/*
+ * After the hand-off the kernel consumes what the legs receive, so their
+ * receive queues stay empty and a close() by a dying daemon would send a
+ * FIN that looks like a clean end. With a zero linger time it sends a
+ * reset: a client still sending hears at once that the connection broke.
+ * A clean end turns it off again first.
+ */
+static void set_reset_on_close(struct conn *c, int on)
+{
+	struct linger lg = { .l_onoff = on, .l_linger = 0 };
+
+	setsockopt(c->client.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	setsockopt(c->server.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* Both legs to the kernel. Nothing has been read from either yet, so no
  * byte is held here that would have to go first. */
 int conn_cut_start(struct conn *c)
@@ -241,6 +256,7 @@ int conn_cut_start(struct conn *c)
 	}
 	p->flow_conns[c->pair.slots[0]] = c;
 	p->flow_conns[c->pair.slots[1]] = c;
+	set_reset_on_close(c, 1);
 	p->stats.cut++;
 	c->phase = PHASE_CUT;
 	list_del(&c->timer_link);
@@ -267,6 +283,8 @@ void conn_cut_closing(struct conn *c)
 
 	read_cut_bytes(&c->client);
 	read_cut_bytes(&c->server);
+	if (c->reason == CLOSE_DONE)
+		set_reset_on_close(c, 0);
 	p->flow_conns[c->pair.slots[0]] = NULL;
 	p->flow_conns[c->pair.slots[1]] = NULL;
 	cut_forget(p->cut, &c->pair);
