@@ -9,18 +9,14 @@ set -eu
 PACKAGES="iperf3 haproxy nginx libnginx-mod-stream gnuplot-nox nftables gcc
 python3 iproute2 iputils-ping"
 
-missing=""
-for p in $PACKAGES; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
+INSTALL="$(dirname "$0")/../scripts/install-deps.sh"
+# shellcheck disable=SC2086
+"$INSTALL" --check $PACKAGES && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-	echo "bench/install-deps: missing packages:$missing (run as root to install them)" >&2
+	echo "bench/install-deps: packages missing (run as root to install them)" >&2
 	exit 1
 fi
-echo "bench/install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 
 # No service may start during the install. Keep an existing policy-rc.d.
@@ -44,9 +40,8 @@ chmod 755 "$POLICY"
 # iperf3 asks (debconf) whether to run as a daemon: no.
 echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections 2>/dev/null || true
 
-apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+"$INSTALL" $PACKAGES
 
 # Whatever policy-rc.d did not cover: leave no system service running.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -10,31 +10,19 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "net"))
-from topo import Topology  # noqa: E402
+from topo import topology  # noqa: E402
 
 from adv import Lab  # noqa: E402
 
 
-def _topology(tmp):
-    if os.geteuid() != 0:
-        pytest.fail("the namespace tests need root (ip netns, BPF)")
-    t = Topology(tmp)
-    try:
-        yield t.up()
-    finally:
-        t.down()
-    left = [ns for ns in os.listdir("/run/netns") if ns.startswith(t.tag)]
-    assert not left, f"namespaces left behind: {left}"
-
-
 @pytest.fixture
 def topo(tmp_path):
-    yield from _topology(tmp_path)
+    yield from topology(tmp_path)
 
 
 @pytest.fixture(scope="module")
 def shared_topo(tmp_path_factory):
-    yield from _topology(tmp_path_factory.mktemp("adv"))
+    yield from topology(tmp_path_factory.mktemp("adv"))
 
 
 @pytest.fixture

@@ -2,13 +2,16 @@
 """What the kernel cut-through must get right beyond moving bytes: bytes
 queued before the hand-off, slow readers, many connections and a clean
 slate afterwards, and a sockmap that does not work."""
+import json
+import os
+import signal
 import socket
 import time
 
 import pytest
 
 from peers import EchoServer, Thread, recv_all, send_pattern
-from topo import SERVER4, SERVER6
+from topo import REPO, SERVER4, SERVER6, run
 
 PATHS = ["copy", "splice", "sockmap"]
 FAMILIES = [pytest.param(SERVER4, id="ipv4"), pytest.param(SERVER6, id="ipv6")]
@@ -114,8 +117,6 @@ def test_broken_sockmap_is_detected_and_splice_used(topo):
 def test_daemon_killed_mid_transfer_resets_client_and_restart_serves(topo, path):
     """SIGKILL while bytes flow: the client hears of it at once (no hang),
     the service stays closed until a restart, and the restart serves."""
-    import signal
-
     d = start(topo, path)
     lsock = topo.listen(SERVER4, 80)
     csock = topo.connect(SERVER4, 80, timeout=10)
@@ -160,18 +161,10 @@ def test_quad_list_three_times_overfull_every_connection_works(topo):
     """A build whose quad list holds 16 entries, 48 live connections: the
     LRU evicts most of their quads, and steering by socket keeps every one
     of them working."""
-    import os
-
-    from topo import REPO
-
     lru = os.path.join(REPO, "build-lru", "cutthru")
     assert os.path.exists(lru), "make check builds build-lru/ (a 16-entry quad list)"
     d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
                    binary=lru)
-    import json
-
-    from topo import run
-
     show = json.loads(run("bpftool", "-j", "map", "show", "id", str(d.map_id("quads"))).stdout)
     assert show["max_entries"] == 16
     server = EchoServer(topo.listen(SERVER4, 80))

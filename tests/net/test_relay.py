@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """What crosses cutthru arrives as if it were not there: addresses, bytes,
 half-closes and resets, on both legs, IPv4 and IPv6."""
+import json
 import socket
 import time
 
 import pytest
 
 from peers import Thread, recv_all, reset_close, send_pattern
-from topo import CLIENT4, CLIENT6, SERVER4, SERVER6
+from topo import CLIENT4, CLIENT6, SERVER4, SERVER6, run
 
 FAMILIES = [pytest.param((SERVER4, CLIENT4), id="ipv4"), pytest.param((SERVER6, CLIENT6), id="ipv6")]
 DATA_PATHS = ["copy", "splice", "sockmap"]
@@ -225,9 +226,6 @@ def test_silent_server_resets_client_at_connect_timeout(topo, start_proxy, addrs
 def test_connection_survives_losing_its_quad(topo, start_proxy):
     """An LRU eviction of a live connection's quad must not break it:
     steering goes by socket, the quad list only keeps the record."""
-    import json
-    from topo import run
-
     d = start_proxy()
     lsock = topo.listen(SERVER4, 80)
     csock = topo.connect(SERVER4, 80)

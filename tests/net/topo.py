@@ -248,3 +248,19 @@ class Topology:
             entry = entry.get("formatted", entry)  # the BTF view of the entry
             out[REASONS[entry["key"]]] = sum(v["value"]["packets"] for v in entry["values"])
         return out
+
+
+def topology(tmp):
+    """A pytest fixture's body: a Topology up for the test, and afterwards
+    torn down, also on failure, with a check that no namespace is left."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.fail("the namespace tests need root (ip netns, BPF)")
+    t = Topology(tmp)
+    try:
+        yield t.up()
+    finally:
+        t.down()
+    left = [ns for ns in os.listdir("/run/netns") if ns.startswith(t.tag)]
+    assert not left, f"namespaces left behind: {left}"
