@@ -36,13 +36,22 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := addr cli conn conn_cut cut loader log loop proxy relay routing
+LIB_SRCS := addr cli conn conn_cut cut http loader log loop proxy relay routing tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
-UNIT_TESTS := test_addr test_cli test_relay
+UNIT_TESTS := test_addr test_cli test_http test_relay test_tls
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-.PHONY: all clean deps demo check test bench format format-check
+# libFuzzer targets of the pure parsers: always clang, always with ASan+UBSan,
+# built from the parser's source alone (no BPF, no daemon).
+FUZZ_PARSERS := http tls
+FUZZ_PARSER_BINS := $(FUZZ_PARSERS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_CFLAGS := -O1 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iuser \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# make fuzz-parsers: this many seconds in all, shared by the targets.
+FUZZ_SECONDS ?= 300
+
+.PHONY: all clean deps demo check test bench format format-check fuzz-parsers fuzz-parsers-bin
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -72,10 +81,22 @@ $(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/*.h $(LIB_OBJ
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
-$(BUILD) $(BUILD)/user $(BUILD)/tests:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c user/%.c user/%.h | $(BUILD)/fuzz
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< user/$*.c -o $@
+
+$(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
-tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept
+tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept fuzz-parsers-bin
+
+fuzz-parsers-bin: $(FUZZ_PARSER_BINS)
+
+# The parsers' fuzzers for FUZZ_SECONDS in all (default 300), after replaying
+# their seed corpora; `make check` runs them for about 20 s each.
+fuzz-parsers: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-parsers-bin
+	$(Q)tests/fuzz/run-parsers.sh $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_PARSERS)) )) $(BUILD)
 
 deps:
 	$(Q)scripts/install-deps.sh

@@ -11,8 +11,10 @@ if [ "${1:-}" = --check ]; then
 	shift
 fi
 
+# libclang-rt-14-dev holds libFuzzer (clang -fsanitize=fuzzer); clang-14 only
+# recommends it, and recommends are not installed here.
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
-libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format
+libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format libclang-rt-14-dev
 python3 python3-pytest python3-scapy conntrack iputils-ping util-linux"
 [ $# -gt 0 ] && PACKAGES="$*"
 
