@@ -6,6 +6,8 @@
  *   parse -> own address?          pass to the local stack
  *         -> proxied connection?   mark + bpf_sk_assign to its socket
  *         -> SYN to a service?     admitted: mark + assign to the listener
+ *                                  (blocked source: drop; logged-in source
+ *                                  with after-auth=forward: untouched)
  *         -> else to a service     drop (fail closed)
  *         -> anything else         untouched (forwarded)
  *
@@ -249,16 +251,78 @@ static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet 
 	return CUTTHRU_STEER_SYN;
 }
 
+static __always_inline void source_key(__u32 service_id, __u8 family,
+				       const union cutthru_addr *addr,
+				       struct cutthru_source_key *key)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->service_id = service_id;
+	key->family = family;
+	key->addr = *addr;
+}
+
+/* Is the source blocked from this service after too many failed logins? */
+static __always_inline int source_blocked(__u32 service_id, const struct packet *pkt)
+{
+	struct cutthru_auth_failures *f;
+	struct cutthru_source_key key;
+
+	source_key(service_id, pkt->tuple.family, &pkt->tuple.saddr, &key);
+	f = bpf_map_lookup_elem(&auth_failures, &key);
+	return f && bpf_ktime_get_ns() < f->blocked_until_ns;
+}
+
+/*
+ * after-auth=forward: while the client's login to the service is valid, its
+ * connections to it are forwarded by the kernel, not proxied. Each packet
+ * (either way) keeps the login from going idle.
+ */
+static __always_inline int source_forwarded(__u32 service_id, __u8 family,
+					    const union cutthru_addr *client)
+{
+	struct cutthru_auth_source *src;
+	struct cutthru_source_key key;
+	__u64 now;
+
+	source_key(service_id, family, client, &key);
+	src = bpf_map_lookup_elem(&auth_sources, &key);
+	if (!src || !(src->flags & CUTTHRU_AUTH_FORWARD))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now >= src->expires_ns || now - src->last_seen_ns >= src->idle_ns)
+		return 0;
+	src->last_seen_ns = now;
+	return 1;
+}
+
+/* Neither a proxied connection nor a new one for the listener. */
+static __always_inline int classify_unowned(const struct packet *pkt,
+					    const struct cutthru_service *to_svc,
+					    const struct cutthru_service *from_svc)
+{
+	if (to_svc && source_forwarded(to_svc->id, pkt->tuple.family, &pkt->tuple.saddr))
+		return CUTTHRU_PASS_AUTHENTICATED;
+	if (from_svc && source_forwarded(from_svc->id, pkt->tuple.family, &pkt->tuple.daddr))
+		return CUTTHRU_PASS_AUTHENTICATED;
+	/* To or from a protected service with no proxied connection: fail closed. */
+	return CUTTHRU_DROP_NO_CONN;
+}
+
 static __always_inline int classify_tcp(struct __sk_buff *skb, const struct packet *pkt)
 {
-	struct cutthru_service *to_svc;
+	struct cutthru_service *to_svc, *from_svc = NULL;
 	struct bpf_sock *owner;
 
 	/* To a service (client -> server), else from one (server -> client).
 	 * Two separate tests: the verifier refuses "ptr1 | ptr2" null checks. */
 	to_svc = find_service(pkt->tuple.family, &pkt->tuple.daddr, pkt->tuple.dport);
-	if (!to_svc && !find_service(pkt->tuple.family, &pkt->tuple.saddr, pkt->tuple.sport))
-		return CUTTHRU_PASS_UNPROTECTED;
+	if (!to_svc) {
+		from_svc = find_service(pkt->tuple.family, &pkt->tuple.saddr, pkt->tuple.sport);
+		if (!from_svc)
+			return CUTTHRU_PASS_UNPROTECTED;
+	}
+	if (to_svc && is_pure_syn(pkt) && source_blocked(to_svc->id, pkt))
+		return CUTTHRU_DROP_AUTH_BLOCKED;
 
 	owner = find_owner(skb, pkt);
 	if (owner) {
@@ -267,10 +331,13 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 		return steer_flow(skb, pkt, owner,
 				  to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
 	}
-	if (to_svc && is_pure_syn(pkt))
+	if (to_svc && is_pure_syn(pkt)) {
+		if (is_admitted(to_svc->id, pkt) &&
+		    source_forwarded(to_svc->id, pkt->tuple.family, &pkt->tuple.saddr))
+			return CUTTHRU_PASS_AUTHENTICATED;
 		return steer_syn(skb, pkt, to_svc);
-	/* To or from a protected service with no proxied connection: fail closed. */
-	return CUTTHRU_DROP_NO_CONN;
+	}
+	return classify_unowned(pkt, to_svc, from_svc);
 }
 
 /*

@@ -58,6 +58,22 @@ struct {
 	__type(value, __u64);
 } listeners SEC(".maps");
 
+/* Sources that logged in to a service, and their user (the seed's uauth). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CUTTHRU_AUTH_SOURCES_MAX);
+	__type(key, struct cutthru_source_key);
+	__type(value, struct cutthru_auth_source);
+} auth_sources SEC(".maps");
+
+/* Failed logins per (service, source), and blocks after too many. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CUTTHRU_AUTH_SOURCES_MAX);
+	__type(key, struct cutthru_source_key);
+	__type(value, struct cutthru_auth_failures);
+} auth_failures SEC(".maps");
+
 /* Packets and bytes by enum cutthru_reason. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

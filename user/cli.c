@@ -15,6 +15,12 @@ enum long_only_opt {
 	OPT_CONNECT_TIMEOUT,
 	OPT_BUFFER_SIZE,
 	OPT_DATA_PATH,
+	OPT_AUTH,
+	OPT_AUTH_OPT,
+	OPT_INSPECT_TIMEOUT,
+	OPT_INSPECT_BUFFER,
+	OPT_ACCESS_LOG,
+	OPT_ACCESS_LOG_FORMAT,
 };
 
 static const struct option run_options[] = {
@@ -28,6 +34,12 @@ static const struct option run_options[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "buffer-size", required_argument, NULL, OPT_BUFFER_SIZE },
 	{ "data-path", required_argument, NULL, OPT_DATA_PATH },
+	{ "auth", required_argument, NULL, OPT_AUTH },
+	{ "auth-opt", required_argument, NULL, OPT_AUTH_OPT },
+	{ "inspect-timeout", required_argument, NULL, OPT_INSPECT_TIMEOUT },
+	{ "inspect-buffer", required_argument, NULL, OPT_INSPECT_BUFFER },
+	{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
+	{ "access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -58,12 +70,40 @@ void cli_usage(FILE *out)
 		"                           within MS milliseconds (default %u)\n"
 		"      --buffer-size BYTES  relay buffer per direction (default %u)\n"
 		"      --data-path PATH     splice (default), sockmap (kernel cut-through) or copy\n"
+		"\n"
+		"Inspection before the cut-through, for the --protect just before:\n"
+		"      --auth MODULE        none (default): cut through at once\n"
+		"                           http-basic:/FILE  Basic login against user:hash lines\n"
+		"                                      (bcrypt $2y$/$2b$, yescrypt $y$, sha512 $6$)\n"
+		"                           http-basic:pam:SERVICE  Basic login through PAM\n"
+		"                           tls-sni:NAME[,NAME...]  allowed TLS server names;\n"
+		"                                      *.example.org: any name below it; *: any\n"
+		"      --auth-opt KEY=VALUE (repeatable)\n"
+		"                           realm=TEXT            Basic realm (default %s)\n"
+		"                           credentials=pass|strip  Authorization to the server\n"
+		"                           user-header=on|off    add X-Authenticated-User\n"
+		"                           after-auth=proxy|forward  once logged in, the\n"
+		"                                      source's connections bypass the proxy\n"
+		"                           uauth-idle=S, uauth-absolute=S  logged-in source\n"
+		"                                      cache (default %u, %u; 0: none)\n"
+		"                           max-failures=N, failure-window=S, block=S  block a\n"
+		"                                      source's SYNs after N failed logins\n"
+		"                                      within S seconds (default %u, %u, %u)\n"
+		"      --inspect-timeout MS close a client that has not sent its first request\n"
+		"                           or ClientHello within MS (default %u)\n"
+		"      --inspect-buffer BYTES  largest first request or ClientHello (default %u)\n"
+		"      --access-log FILE    one line per connection to FILE (default: the log)\n"
+		"      --access-log-format plain|json\n"
+		"\n"
 		"  -q, --quiet              no line per connection: warnings, errors, ready\n"
 		"  -v, --verbose            debug messages\n"
 		"  -h, --help               this text\n"
 		"      --version            the version\n",
 		DEFAULT_STEER_MARK, DEFAULT_TABLE, DEFAULT_RULE_PRIORITY,
-		DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE);
+		DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE, DEFAULT_REALM,
+		DEFAULT_UAUTH_IDLE_S, DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES,
+		DEFAULT_FAILURE_WINDOW_S, DEFAULT_BLOCK_S, DEFAULT_INSPECT_TIMEOUT_MS,
+		DEFAULT_INSPECT_BUFFER);
 }
 
 void config_defaults(struct config *cfg)
@@ -77,6 +117,8 @@ void config_defaults(struct config *cfg)
 	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	cfg->buffer_size = DEFAULT_BUFFER_SIZE;
 	cfg->data_path = DEFAULT_DATA_PATH;
+	cfg->inspect_timeout_ms = DEFAULT_INSPECT_TIMEOUT_MS;
+	cfg->inspect_buffer = DEFAULT_INSPECT_BUFFER;
 }
 
 /* Decimal or 0x-hex (never octal), within [min, max]. */
@@ -109,7 +151,31 @@ static int add_service(struct config *cfg, const char *text)
 {
 	if (cfg->n_services >= CONFIG_SERVICES_MAX)
 		return -EINVAL;
+	service_policy_defaults(&cfg->policies[cfg->n_services]);
 	return endpoint_prefix_parse(text, &cfg->services[cfg->n_services++]);
+}
+
+/* --auth and --auth-opt belong to the --protect before them. */
+static struct service_policy *last_policy(struct config *cfg)
+{
+	return cfg->n_services ? &cfg->policies[cfg->n_services - 1] : NULL;
+}
+
+int config_find_service(const struct config *cfg, uint8_t family, const union cutthru_addr *addr,
+			uint16_t port)
+{
+	int i, best = 0, best_len = -1;
+
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct endpoint_prefix *svc = &cfg->services[i];
+
+		if (svc->port == port && svc->prefix.len > best_len &&
+		    prefix_contains(&svc->prefix, family, addr)) {
+			best = i + 1;
+			best_len = svc->prefix.len;
+		}
+	}
+	return best;
 }
 
 static int add_allow(struct config *cfg, const char *text)
@@ -150,6 +216,29 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return parse_number(arg, 4096, 64 << 20, &cfg->buffer_size);
 	case OPT_DATA_PATH:
 		return data_path_parse(arg, &cfg->data_path);
+	case OPT_AUTH:
+		return last_policy(cfg) ? service_policy_set_module(last_policy(cfg), arg) :
+					  -EINVAL;
+	case OPT_AUTH_OPT:
+		return last_policy(cfg) ? service_policy_set_option(last_policy(cfg), arg) :
+					  -EINVAL;
+	case OPT_INSPECT_TIMEOUT:
+		return parse_number(arg, 1, 3600 * 1000, &cfg->inspect_timeout_ms);
+	case OPT_INSPECT_BUFFER:
+		return parse_number(arg, 1024, 1 << 20, &cfg->inspect_buffer);
+	case OPT_ACCESS_LOG:
+		if (!*arg || strlen(arg) >= sizeof(cfg->access_log))
+			return -EINVAL;
+		strcpy(cfg->access_log, arg);
+		return 0;
+	case OPT_ACCESS_LOG_FORMAT:
+		if (!strcmp(arg, "plain"))
+			cfg->access_log_format = ACCESS_LOG_PLAIN;
+		else if (!strcmp(arg, "json"))
+			cfg->access_log_format = ACCESS_LOG_JSON;
+		else
+			return -EINVAL;
+		return 0;
 	case 'q':
 		cfg->quiet = 1;
 		return 0;
@@ -172,6 +261,23 @@ static const char *option_name(int opt, char *buf, size_t len)
 	}
 	snprintf(buf, len, "-%c", opt);
 	return buf;
+}
+
+static int check_policies(const struct config *cfg, char *err, size_t errlen)
+{
+	char what[200], where[ENDPOINT_STRLEN + 8];
+	int i;
+
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct endpoint_prefix *svc = &cfg->services[i];
+
+		if (!service_policy_check(&cfg->policies[i], what, sizeof(what)))
+			continue;
+		prefix_str(&svc->prefix, where, sizeof(where));
+		snprintf(err, errlen, "service %s port %u: %s", where, svc->port, what);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
@@ -218,5 +324,5 @@ int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t e
 		snprintf(err, errlen, "no --protect given");
 		return -EINVAL;
 	}
-	return 0;
+	return check_policies(cfg, err, errlen);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "addr.h"
 #include "relay.h"
+#include "service.h"
 
 #define CONFIG_IFACES_MAX 16
 #define CONFIG_SERVICES_MAX 64
@@ -22,12 +23,20 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define DEFAULT_BUFFER_SIZE (64u * 1024)
 #define DEFAULT_DATA_PATH DATA_PATH_SPLICE
+#define DEFAULT_INSPECT_TIMEOUT_MS 10000u
+#define DEFAULT_INSPECT_BUFFER (16u * 1024)
+
+enum access_log_format {
+	ACCESS_LOG_PLAIN = 0,
+	ACCESS_LOG_JSON,
+};
 
 struct config {
 	char ifaces[CONFIG_IFACES_MAX][IF_NAMESIZE];
 	int n_ifaces;
 	struct endpoint_prefix services[CONFIG_SERVICES_MAX];
-	int n_services;
+	struct service_policy policies[CONFIG_SERVICES_MAX]; /* by service */
+	int n_services; /* service id = index + 1 */
 	struct prefix allow[CONFIG_ALLOW_MAX];
 	int n_allow; /* 0: every source is admitted */
 	uint32_t steer_mark; /* set by BPF on intercepted packets; the rule's */
@@ -38,6 +47,10 @@ struct config {
 	uint32_t connect_timeout_ms;
 	uint32_t buffer_size;
 	enum data_path data_path;
+	uint32_t inspect_timeout_ms; /* first request / ClientHello deadline */
+	uint32_t inspect_buffer; /* most bytes read while inspecting */
+	char access_log[SERVICE_PATH_MAX]; /* "" -> the daemon's log */
+	enum access_log_format access_log_format;
 	int quiet;
 	int verbose;
 };
@@ -49,5 +62,9 @@ void config_defaults(struct config *cfg);
  */
 int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
 void cli_usage(FILE *out);
+/* The id (index + 1) of the service with the longest prefix holding the
+ * destination, or 0. */
+int config_find_service(const struct config *cfg, uint8_t family, const union cutthru_addr *addr,
+			uint16_t port);
 
 #endif

@@ -22,6 +22,10 @@ static const char *const close_reason_names[CLOSE_REASONS] = {
 	[CLOSE_NO_RESOURCES] = "no-resources",
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_FLUSH_TIMEOUT] = "flush-timeout",
+	[CLOSE_DENIED] = "denied",
+	[CLOSE_REFUSED] = "refused",
+	[CLOSE_INSPECT_TIMEOUT] = "inspect-timeout",
+	[CLOSE_CLIENT_GONE] = "client-gone",
 };
 
 const char *close_reason_name(enum close_reason reason)
@@ -30,25 +34,12 @@ const char *close_reason_name(enum close_reason reason)
 }
 
 /* Close with RST instead of FIN: SO_LINGER with a zero timeout. */
-static void close_with_reset(int fd)
+void close_with_reset(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
-}
-
-static void log_record(const struct conn *c)
-{
-	char client[ENDPOINT_STRLEN], server[ENDPOINT_STRLEN];
-
-	endpoint_str(c->quad.family, &c->quad.saddr, ntohs(c->quad.sport), client, sizeof(client));
-	endpoint_str(c->quad.family, &c->quad.daddr, ntohs(c->quad.dport), server, sizeof(server));
-	pr_info("conn %llu %s -> %s closed reason=%s bytes_to_server=%llu bytes_to_client=%llu "
-		"ms=%llu",
-		(unsigned long long)c->id, client, server, close_reason_name(c->reason),
-		(unsigned long long)c->client.bytes_rx, (unsigned long long)c->server.bytes_rx,
-		(unsigned long long)(now_ms() - c->started_ms));
 }
 
 /* close() also takes the fd out of epoll: nothing else holds its file. */
@@ -73,17 +64,19 @@ static void leg_close(struct leg *leg, int reset)
 void conn_close(struct conn *c, enum close_reason reason)
 {
 	struct proxy *p = c->proxy;
-	int reset = reason != CLOSE_DONE;
+	/* A denial was answered: let the answer reach the client. */
+	int reset = reason != CLOSE_DONE && reason != CLOSE_DENIED;
 
 	if (c->phase == PHASE_CLOSED)
 		return;
 	c->reason = reason;
 	if (c->phase == PHASE_CUT)
 		conn_cut_closing(c);
+	inspect_free(c);
 	leg_close(&c->client, reset);
 	leg_close(&c->server, reset);
 	bpf_map_delete_elem(p->quads_fd, &c->quad);
-	log_record(c);
+	access_log_record(p, c);
 
 	c->phase = PHASE_CLOSED;
 	p->stats.closed[reason]++;
@@ -97,6 +90,8 @@ void conn_free(struct conn *c)
 {
 	relay_dir_free(&c->client.rx);
 	relay_dir_free(&c->server.rx);
+	free(c->user);
+	free(c->server_name);
 	free(c);
 }
 
@@ -206,16 +201,31 @@ static void on_connected(struct conn *c, uint32_t events)
 	/* Writable without an error is connected; only a failure is asked. */
 	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->server.io.fd) : 0;
 
+	enum data_path path = c->proxy->cut ? DATA_PATH_SPLICE : c->proxy->cfg->data_path;
+
 	if (err) {
 		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
 		return;
 	}
-	if (c->proxy->cut && !conn_cut_start(c))
+	/* What inspection let through goes first, before any data path. */
+	err = inspect_send_head(c);
+	if (err == -EAGAIN) {
+		io_set(c->proxy->loop, &c->server.io, EPOLLOUT);
 		return;
-	if (start_relaying(c, c->proxy->cut ? DATA_PATH_SPLICE : c->proxy->cfg->data_path)) {
+	}
+	if (err) {
+		conn_close(c, CLOSE_SERVER_RESET);
+		return;
+	}
+	if (c->proxy->cut && !conn_cut_start(c)) {
+		c->data_path = data_path_name(DATA_PATH_SOCKMAP);
+		return;
+	}
+	if (start_relaying(c, path)) {
 		conn_close(c, CLOSE_NO_RESOURCES);
 		return;
 	}
+	c->data_path = data_path_name(path);
 	/* Whatever the client sent while we connected is waiting: read it. */
 	c->client.readable = 1;
 	conn_pump(c);
@@ -229,6 +239,10 @@ static void on_leg_event(struct loop *loop, struct io *io, uint32_t events)
 	(void)loop;
 	if (c->phase == PHASE_CLOSED)
 		return;
+	if (c->phase < PHASE_CONNECTING) {
+		inspect_event(c, events);
+		return;
+	}
 	if (c->phase == PHASE_CONNECTING) {
 		if (leg == &c->server)
 			on_connected(c, events);
@@ -325,7 +339,7 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	c->proxy = p;
 	c->id = ++p->next_id;
 	c->started_ms = now_ms();
-	c->deadline_ms = c->started_ms + p->cfg->connect_timeout_ms;
+	c->phase = PHASE_CONNECTING;
 	c->client.conn = c;
 	c->server.conn = c;
 	c->client.io.fd = client_fd;
@@ -335,16 +349,43 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	relay_dir_init(&c->server.rx, DATA_PATH_SOCKMAP, 0, NULL);
 	list_init(&c->timer_link);
 	list_add_tail(&p->conns, &c->link);
-	list_add_tail(&p->connecting, &c->timer_link);
 	p->stats.active++;
 	p->stats.accepted++;
 	return c;
 }
 
+void conn_connect(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+	int fd;
+
+	c->phase = PHASE_CONNECTING;
+	c->deadline_ms = now_ms() + p->cfg->connect_timeout_ms;
+	list_del(&c->timer_link);
+	list_add_tail(&p->connecting, &c->timer_link);
+	/* The client leg is not read until the server leg is up: what it sends
+	 * meanwhile waits in its receive queue. */
+	if (c->client.io.events)
+		io_set(p->loop, &c->client.io, 0);
+
+	fd = open_server_leg(c);
+	if (fd < 0) {
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+			p->stats.refused_no_fds++;
+		pr_debug("conn %llu: server leg: %s", (unsigned long long)c->id, strerror(-fd));
+		conn_close(c, fd == -EMFILE || fd == -ENFILE ? CLOSE_NO_RESOURCES :
+							       CLOSE_CONNECT_FAILED);
+		return;
+	}
+	if (io_add(p->loop, &c->server.io, fd, EPOLLOUT, on_leg_event, &c->server)) {
+		c->server.io.fd = fd;
+		conn_close(c, CLOSE_NO_RESOURCES);
+	}
+}
+
 void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c = conn_new(p, client_fd);
-	int fd;
 
 	if (!c) {
 		close_with_reset(client_fd);
@@ -357,20 +398,15 @@ void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage
 	}
 	c->client.io.cb = on_leg_event;
 	c->client.io.ctx = &c->client;
-
-	fd = open_server_leg(c);
-	if (fd < 0) {
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
-			p->stats.refused_no_fds++;
-		pr_debug("conn %llu: server leg: %s", (unsigned long long)c->id, strerror(-fd));
-		conn_close(c, fd == -EMFILE || fd == -ENFILE ? CLOSE_NO_RESOURCES :
-							       CLOSE_CONNECT_FAILED);
-		return;
-	}
-	/* The client leg is not read until the server leg is up: what it sends
-	 * meanwhile waits in its receive queue. */
-	if (io_add(p->loop, &c->server.io, fd, EPOLLOUT, on_leg_event, &c->server)) {
-		c->server.io.fd = fd;
+	c->service_id =
+		config_find_service(p->cfg, c->quad.family, &c->quad.daddr, ntohs(c->quad.dport));
+	switch (inspect_begin(c)) {
+	case 0:
+		conn_connect(c);
+		break;
+	case 1:
+		break;
+	default:
 		conn_close(c, CLOSE_NO_RESOURCES);
 	}
 }

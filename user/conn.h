@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "cutthru/abi.h"
+#include "auth.h"
 #include "cli.h"
 #include "cut.h"
 #include "list.h"
@@ -17,6 +18,9 @@
 #include "relay.h"
 
 enum conn_phase {
+	PHASE_INSPECTING, /* reading the client's first bytes; no server leg */
+	PHASE_AUTHENTICATING, /* a worker checks the credentials */
+	PHASE_REFUSING, /* our answer (401, TLS alert) goes out, then close */
 	PHASE_CONNECTING, /* client accepted, server leg not up yet */
 	PHASE_RELAYING, /* both legs up, bytes moving through the daemon */
 	PHASE_CUT, /* handed to the kernel: sockmap moves the bytes */
@@ -34,6 +38,10 @@ enum close_reason {
 	CLOSE_NO_RESOURCES, /* out of fds or memory */
 	CLOSE_SHUTDOWN, /* the daemon is stopping */
 	CLOSE_FLUSH_TIMEOUT, /* cut: bytes before a FIN never got through */
+	CLOSE_DENIED, /* inspection said no and told the client (401, alert) */
+	CLOSE_REFUSED, /* inspection said no with a reset (malformed, blocked) */
+	CLOSE_INSPECT_TIMEOUT, /* no complete request or ClientHello in time */
+	CLOSE_CLIENT_GONE, /* the client left before inspection decided */
 	CLOSE_REASONS,
 };
 
@@ -50,8 +58,12 @@ struct leg {
 	int wr_shut; /* we sent FIN (shutdown(SHUT_WR)) */
 	int readable; /* the last wake-up said there is something to read */
 	uint64_t cut_base_written; /* tcp_bytes() written at the hand-off: the
-				    * SYN may count as one, no data does */
+				    * SYN may count as one, the inspected
+				    * head written before it too */
+	uint64_t cut_base_read; /* bytes the daemon read before the hand-off */
 };
+
+struct inspect; /* inspect.c: the state of PHASE_INSPECTING..REFUSING */
 
 /* The event record is the quad, the phase, the reason and the byte counts. */
 struct conn {
@@ -61,12 +73,19 @@ struct conn {
 	enum conn_phase phase;
 	enum close_reason reason;
 	struct cutthru_quad quad; /* client -> original destination */
+	int service_id; /* index + 1 into cfg->services */
+	struct inspect *insp; /* until the connection is allowed or closed */
+	char *user; /* the login (http-basic), NULL without */
+	char *server_name; /* the TLS server name (tls-sni), NULL without */
+	const char *decision; /* "allow", "deny"; NULL: none needed */
+	const char *why; /* the decision's reason */
+	const char *data_path; /* how the bytes moved: copy, splice, sockmap */
 	uint64_t id;
 	uint64_t started_ms;
 	uint64_t deadline_ms; /* connect deadline; then, cut, the FIN-flush one */
 	struct cut_pair pair; /* PHASE_CUT: cookies and flows (0: client's) */
 	struct list_node link; /* proxy->conns or proxy->closed */
-	struct list_node timer_link; /* proxy->connecting or proxy->polling */
+	struct list_node timer_link; /* on one of proxy's timer lists or polling */
 };
 
 struct proxy_stats {
@@ -76,6 +95,10 @@ struct proxy_stats {
 	uint64_t cut; /* connections handed to the kernel */
 	uint64_t cut_failed; /* hand-offs refused: relayed by splice instead */
 	uint64_t cut_paused; /* times a cut direction paused for a slow peer */
+	uint64_t auth_ok;
+	uint64_t auth_failed;
+	uint64_t auth_cached; /* the source's earlier login stood in */
+	uint64_t inspect_refused;
 	uint64_t closed[CLOSE_REASONS];
 };
 
@@ -86,20 +109,39 @@ struct proxy {
 	struct io listeners[CUTTHRU_LISTENER_SLOTS];
 	int spare_fd; /* given up to accept and reset when fds run out */
 	struct list_node conns; /* open connections */
-	struct list_node connecting; /* by connect deadline (one timeout: FIFO) */
+	/* By deadline: each list has one timeout, so it is FIFO. */
+	struct list_node connecting; /* connect_timeout_ms */
+	struct list_node inspecting; /* inspect_timeout_ms */
+	struct list_node lingering; /* LINGER_MS: refused, draining the client */
 	struct list_node polling; /* cut, with held bytes or a FIN to pass on */
 	struct pipe_pool pipes; /* DATA_PATH_SPLICE */
 	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
 	struct conn **flow_conns; /* cut flow slot -> its connection */
 	struct io cut_events; /* the verdict's reports */
 	struct list_node closed; /* to free once no event can refer to them */
+	struct auth_users *users[CONFIG_SERVICES_MAX]; /* http-basic files */
+	struct auth_pool auth; /* password checks, off the loop */
+	int auth_started;
+	struct io auth_done;
+	int auth_sources_fd; /* BPF: logged-in sources */
+	int auth_failures_fd; /* BPF: failed logins, blocks */
+	int access_log_fd; /* -1: records go to the log */
 	struct proxy_stats stats;
 	uint64_t next_id;
 };
 
+/* The intercepting controller's maps the daemon writes. */
+struct proxy_maps {
+	int quads_fd;
+	int auth_sources_fd;
+	int auth_failures_fd;
+};
+
 /* proxy.c */
-int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd,
-	       struct cut *cut);
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
+	       const struct proxy_maps *maps, struct cut *cut);
+/* What proxy_init set up for logins and the access log (also on its failure). */
+void proxy_free_auth(struct proxy *p);
 /* Opens the transparent listener of one family. Returns its fd or -errno. */
 int proxy_listen(struct proxy *p, int family);
 /* Resets every connection and closes the listeners. */
@@ -110,7 +152,28 @@ void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
 int sock_error(int fd);
+void close_with_reset(int fd);
+/* Opens the server leg and waits for it (PHASE_CONNECTING). */
+void conn_connect(struct conn *c);
 enum close_reason reset_reason(const struct leg *leg);
+
+/* inspect.c: before the server leg, the service's module decides */
+/* Returns 1 when inspection holds the connection, 0 when it may connect to
+ * the server at once, or -errno. */
+int inspect_begin(struct conn *c);
+void inspect_event(struct conn *c, uint32_t events);
+void inspect_timeout(struct conn *c);
+void inspect_linger_timeout(struct conn *c);
+/* The eventfd of the auth workers is readable. */
+void inspect_auth_done(struct proxy *p);
+/* Writes what inspection let through to the server leg, once it is up.
+ * Returns 0 when all is written, -EAGAIN to wait for EPOLLOUT, or -errno. */
+int inspect_send_head(struct conn *c);
+void inspect_free(struct conn *c);
+
+/* access_log.c: one record per connection */
+int access_log_open(struct proxy *p);
+void access_log_record(struct proxy *p, const struct conn *c);
 
 /* conn_cut.c: the connection once handed to the kernel */
 int conn_cut_start(struct conn *c);

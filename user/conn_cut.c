@@ -119,8 +119,9 @@ static int pass_fin(struct direction *d)
 	if (tcp_bytes(d->src->io.fd, &received, &sent) || tcp_bytes(d->dst->io.fd, &sent, &written))
 		return 0; /* the leg failed: its error event follows */
 	/* The FIN advanced rcv_nxt too: it counts as one byte received. Every
-	 * other byte src ever received must be in dst's send queue. */
-	if (written - d->dst->cut_base_written + 1 < received)
+	 * other byte src received after what the daemon read itself before the
+	 * hand-off (inspection) must be in dst's send queue. */
+	if (written - d->dst->cut_base_written + 1 < received - d->src->cut_base_read)
 		return 1;
 	if (shutdown(d->dst->io.fd, SHUT_WR) == 0 || errno == ENOTCONN)
 		d->dst->wr_shut = 1;
@@ -235,15 +236,19 @@ static void set_reset_on_close(struct conn *c, int on)
 	setsockopt(c->server.io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-/* Both legs to the kernel. Nothing has been read from either yet, so no
- * byte is held here that would have to go first. */
+/* Both legs to the kernel. Whatever inspection read from the client has
+ * been written to the server already, so no byte is held here that would
+ * have to go first. */
 int conn_cut_start(struct conn *c)
 {
 	struct proxy *p = c->proxy;
 	uint64_t received;
 	int err;
 
-	/* Before the hand-off: from then on the kernel writes to both legs. */
+	/* Before the hand-off: from then on the kernel writes to both legs, and
+	 * reads them. */
+	c->client.cut_base_read = c->client.bytes_rx;
+	c->server.cut_base_read = c->server.bytes_rx;
 	err = tcp_bytes(c->client.io.fd, &received, &c->client.cut_base_written) ?:
 		      tcp_bytes(c->server.io.fd, &received, &c->server.cut_base_written);
 	if (!err)

@@ -11,6 +11,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include "intercept.skel.h"
+#include "conn.h"
 #include "loader.h"
 #include "log.h"
 #include "routing.h"
@@ -328,7 +329,9 @@ void loader_close(struct loader *ld)
 	ld->skel = NULL;
 }
 
-int loader_quads_fd(const struct loader *ld)
+void loader_proxy_maps(const struct loader *ld, struct proxy_maps *maps)
 {
-	return bpf_map__fd(ld->skel->maps.quads);
+	maps->quads_fd = bpf_map__fd(ld->skel->maps.quads);
+	maps->auth_sources_fd = bpf_map__fd(ld->skel->maps.auth_sources);
+	maps->auth_failures_fd = bpf_map__fd(ld->skel->maps.auth_failures);
 }

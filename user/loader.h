@@ -7,6 +7,7 @@
 #include "cli.h"
 
 struct intercept_bpf;
+struct proxy_maps;
 
 struct tc_attachment {
 	struct bpf_tc_hook hook;
@@ -40,6 +41,6 @@ int loader_attach_netns(struct loader *ld);
  * else uses it. */
 void loader_detach_all(struct loader *ld);
 void loader_close(struct loader *ld);
-int loader_quads_fd(const struct loader *ld);
+void loader_proxy_maps(const struct loader *ld, struct proxy_maps *maps);
 
 #endif

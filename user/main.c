@@ -205,6 +205,7 @@ static void setup_cut(struct daemon *d)
 
 static int run_daemon(struct daemon *d)
 {
+	struct proxy_maps maps;
 	char why[256];
 	int err;
 
@@ -225,8 +226,8 @@ static int run_daemon(struct daemon *d)
 	if (err)
 		goto out_loop;
 	setup_cut(d);
-	err = proxy_init(&d->proxy, &d->loop, &d->cfg, loader_quads_fd(&d->loader),
-			 d->cut_ready ? &d->cut : NULL);
+	loader_proxy_maps(&d->loader, &maps);
+	err = proxy_init(&d->proxy, &d->loop, &d->cfg, &maps, d->cut_ready ? &d->cut : NULL);
 	err = err ?: setup_signals(d) ?: open_listeners(d);
 	if (err)
 		goto out_proxy;

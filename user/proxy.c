@@ -91,26 +91,84 @@ static void poll_cut(struct proxy *p)
 	}
 }
 
-/* Fires due connect timers and frees closed connections; says how long the
- * loop may sleep. */
+/* Fires the due timers of one list; returns the ms until its next one, or
+ * -1 when it is empty. */
+static int expire(struct list_node *list, uint64_t now, void (*fire)(struct conn *c))
+{
+	struct conn *c;
+
+	while (!list_empty(list)) {
+		c = container_of(list->next, struct conn, timer_link);
+		if (c->deadline_ms > now)
+			return (int)(c->deadline_ms - now);
+		fire(c);
+	}
+	return -1;
+}
+
+static int earliest(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b < 0 || a < b ? a : b;
+}
+
+/* Fires due timers and frees closed connections; says how long the loop
+ * may sleep. */
 static int before_sleep(struct loop *loop, void *ctx)
 {
 	struct proxy *p = ctx;
 	uint64_t now = now_ms();
-	struct conn *c;
+	int wait;
 
 	(void)loop;
 	free_closed(p);
 	poll_cut(p);
-	while (!list_empty(&p->connecting)) {
-		c = container_of(p->connecting.next, struct conn, timer_link);
-		if (c->deadline_ms > now)
-			return list_empty(&p->polling) ? (int)(c->deadline_ms - now) :
-							 FLUSH_POLL_MS;
-		conn_connect_timeout(c);
-	}
+	wait = expire(&p->connecting, now, conn_connect_timeout);
+	wait = earliest(wait, expire(&p->inspecting, now, inspect_timeout));
+	wait = earliest(wait, expire(&p->lingering, now, inspect_linger_timeout));
 	free_closed(p);
-	return list_empty(&p->polling) ? -1 : FLUSH_POLL_MS;
+	return list_empty(&p->polling) ? wait : earliest(wait, FLUSH_POLL_MS);
+}
+
+static void on_auth_done(struct loop *loop, struct io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	inspect_auth_done(io->ctx);
+}
+
+/* The users files, and the workers that check passwords, when a service
+ * needs them. */
+static int start_auth(struct proxy *p)
+{
+	const struct config *cfg = p->cfg;
+	char err[512];
+	int i, ret, any = 0;
+
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct service_policy *sp = &cfg->policies[i];
+
+		if (sp->module != AUTH_HTTP_BASIC)
+			continue;
+		any = 1;
+		if (!sp->users_file[0])
+			continue;
+		ret = auth_users_load(sp->users_file, &p->users[i], err, sizeof(err));
+		if (ret) {
+			pr_err("users file %s", err);
+			return ret;
+		}
+	}
+	if (!any)
+		return 0;
+	ret = auth_pool_start(&p->auth);
+	if (ret) {
+		pr_err("starting the authentication workers: %s", strerror(-ret));
+		return ret;
+	}
+	p->auth_started = 1;
+	return io_add(p->loop, &p->auth_done, p->auth.event_fd, EPOLLIN, on_auth_done, p);
 }
 
 static void on_cut_events(struct loop *loop, struct io *io, uint32_t events)
@@ -132,16 +190,28 @@ static int watch_cut(struct proxy *p)
 	return io_add(p->loop, &p->cut_events, cut_events_fd(p->cut), EPOLLIN, on_cut_events, p);
 }
 
-int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int quads_fd,
-	       struct cut *cut)
+int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
+	       const struct proxy_maps *maps, struct cut *cut)
 {
 	int i, err;
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
 	p->cfg = cfg;
-	p->quads_fd = quads_fd;
+	p->quads_fd = maps->quads_fd;
+	p->auth_sources_fd = maps->auth_sources_fd;
+	p->auth_failures_fd = maps->auth_failures_fd;
+	p->access_log_fd = -1;
 	p->cut = cut;
+	list_init(&p->conns);
+	list_init(&p->connecting);
+	list_init(&p->inspecting);
+	list_init(&p->lingering);
+	list_init(&p->polling);
+	list_init(&p->closed);
+	err = access_log_open(p) ?: start_auth(p);
+	if (err)
+		return err;
 	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
 	if (err)
 		return err;
@@ -152,10 +222,6 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg, int
 	}
 	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++)
 		p->listeners[i].fd = -1;
-	list_init(&p->conns);
-	list_init(&p->connecting);
-	list_init(&p->polling);
-	list_init(&p->closed);
 	p->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (p->spare_fd < 0)
 		return -errno;
@@ -241,4 +307,23 @@ void proxy_shutdown(struct proxy *p)
 		io_del(p->loop, &p->cut_events);
 	free(p->flow_conns);
 	p->flow_conns = NULL;
+	proxy_free_auth(p);
+}
+
+void proxy_free_auth(struct proxy *p)
+{
+	int i;
+
+	if (p->auth_started) {
+		io_del(p->loop, &p->auth_done);
+		auth_pool_stop(&p->auth);
+		p->auth_started = 0;
+	}
+	for (i = 0; i < CONFIG_SERVICES_MAX; i++) {
+		auth_users_free(p->users[i]);
+		p->users[i] = NULL;
+	}
+	if (p->access_log_fd >= 0)
+		close(p->access_log_fd);
+	p->access_log_fd = -1;
 }

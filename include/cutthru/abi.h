@@ -120,6 +120,47 @@ struct cutthru_local_key {
 _Static_assert(sizeof(struct cutthru_local_key) == 20, "local key layout");
 
 /*
+ * The authenticated-source cache (the seed's "uauth") and the failed-login
+ * limiter, both keyed by (service, source address). The daemon writes them;
+ * the intercepting controller reads them at each SYN (and, for
+ * after-auth=forward, at each packet).
+ */
+struct cutthru_source_key {
+	__u32 service_id;
+	__u8 family;
+	__u8 pad[3];
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_source_key) == 24, "source key layout");
+
+#define CUTTHRU_AUTH_SOURCES_MAX 65536
+#define CUTTHRU_USER_MAX 64 /* user names, NUL included */
+
+enum cutthru_auth_flags {
+	/* Connections from the source are forwarded by the kernel, unproxied. */
+	CUTTHRU_AUTH_FORWARD = 1 << 0,
+};
+
+/* Times are bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC. */
+struct cutthru_auth_source {
+	__u64 last_seen_ns; /* refreshed by each connection (or packet) */
+	__u64 idle_ns; /* valid while now - last_seen_ns < idle_ns */
+	__u64 expires_ns; /* and while now < expires_ns (absolute timeout) */
+	__u32 flags; /* enum cutthru_auth_flags */
+	__u32 pad;
+	char user[CUTTHRU_USER_MAX];
+};
+_Static_assert(sizeof(struct cutthru_auth_source) == 96, "auth source layout");
+
+struct cutthru_auth_failures {
+	__u64 window_start_ns; /* first failure counted in the current window */
+	__u64 blocked_until_ns; /* SYNs are dropped while now < this */
+	__u32 failures; /* in the window */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct cutthru_auth_failures) == 24, "auth failures layout");
+
+/*
  * Every packet the intercepting controller sees is counted under exactly one
  * reason. Names are in cutthru_reason_names() (user/stats.c).
  */
@@ -128,6 +169,7 @@ enum cutthru_reason {
 	CUTTHRU_PASS_LOCAL, /* addressed to the proxy itself */
 	CUTTHRU_PASS_UNPROTECTED, /* not to or from a protected service */
 	CUTTHRU_PASS_NOT_TCP, /* UDP, ICMP... (only TCP services exist) */
+	CUTTHRU_PASS_AUTHENTICATED, /* source logged in, after-auth=forward */
 	CUTTHRU_STEER_SYN, /* new connection handed to the listener */
 	CUTTHRU_STEER_FLOW, /* packet of a proxied connection */
 	CUTTHRU_STEER_ICMP, /* ICMP error about a proxied connection: to its socket */
@@ -138,6 +180,7 @@ enum cutthru_reason {
 	CUTTHRU_DROP_MALFORMED, /* truncated or inconsistent headers */
 	CUTTHRU_DROP_FRAGMENT, /* IP fragment to a protected network */
 	CUTTHRU_DROP_UNPARSED, /* header chain or tunnel we do not look into */
+	CUTTHRU_DROP_AUTH_BLOCKED, /* SYN from a source blocked after failed logins */
 	CUTTHRU_REASONS,
 };
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -68,7 +69,15 @@ enum case_flags {
 	CASE_NO_LISTENER = 1 << 0, /* the listener sockmap is empty */
 	CASE_LIVE = 1 << 1, /* injected at lo's real TC ingress, no test run */
 	CASE_QUAD = 1 << 2, /* the quad list must hold the packet's tuple */
+	/* Service 1 (S4:80) entries for C4 and X4 in the auth maps: */
+	CASE_BLOCKED = 1 << 3, /* blocked after failed logins */
+	CASE_BLOCK_OVER = 1 << 4, /* blocked, but the block has expired */
+	CASE_LOGIN = 1 << 5, /* logged in, proxied (after-auth=proxy) */
+	CASE_FORWARD = 1 << 6, /* logged in, after-auth=forward */
+	CASE_FORWARD_IDLE = 1 << 7, /* the same, gone idle */
 };
+#define CASE_AUTH_MAPS \
+	(CASE_BLOCKED | CASE_BLOCK_OVER | CASE_LOGIN | CASE_FORWARD | CASE_FORWARD_IDLE)
 
 struct tcase {
 	const char *desc;
@@ -466,6 +475,68 @@ static const struct tcase cases[] = {
 	  build_ipv6,
 	  { .src = C6, .dst = S6, .proto = IPPROTO_NONE },
 	  OK(PASS_NOT_TCP) },
+
+	/* The failed-login limiter and the logged-in source cache. */
+	{ "IPv4 SYN from a source blocked after failed logins",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_AUTH_BLOCKED),
+	  .flags = CASE_BLOCKED },
+	{ "IPv4 SYN from a source whose block has expired",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_BLOCK_OVER },
+	{ "IPv4 SYN from a blocked source to another service",
+	  build_ipv4,
+	  { TCP(C4, P4, CPORT, 443, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_BLOCKED },
+	{ "IPv4 ACK (no connection) from a blocked source: no connection, not blocked",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_ACK) },
+	  SHOT(DROP_NO_CONN),
+	  .flags = CASE_BLOCKED },
+	{ "IPv4 SYN from a logged-in source, after-auth=proxy",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_LOGIN },
+	{ "IPv4 SYN from a logged-in source, after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  OK(PASS_AUTHENTICATED),
+	  .flags = CASE_FORWARD },
+	{ "IPv4 ACK from a logged-in source, after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_ACK), .payload = 100 },
+	  OK(PASS_AUTHENTICATED),
+	  .flags = CASE_FORWARD },
+	{ "IPv4 SYN-ACK from the server to a logged-in source, after-auth=forward",
+	  build_ipv4,
+	  { TCP(S4, C4, 80, CPORT, PKT_SYN | PKT_ACK) },
+	  OK(PASS_AUTHENTICATED),
+	  .flags = CASE_FORWARD },
+	{ "IPv4 SYN from a logged-in source to another service, after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, P4, CPORT, 443, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_FORWARD },
+	{ "IPv4 SYN from a logged-in source no longer admitted, after-auth=forward",
+	  build_ipv4,
+	  { TCP(X4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_FORWARD },
+	{ "IPv4 SYN from a logged-in source gone idle, after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_FORWARD_IDLE },
+	{ "IPv4 ACK from a logged-in source gone idle, after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_ACK) },
+	  SHOT(DROP_NO_CONN),
+	  .flags = CASE_FORWARD_IDLE },
 
 	/* Sockets of this namespace owning the 4-tuple. */
 	{ "ACK of an established IPv4 connection, to the service",
@@ -948,11 +1019,12 @@ static int read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_
 static const char *reason_name(__u32 r)
 {
 	static const char *const names[CUTTHRU_REASONS] = {
-		REASON(PASS_NOT_IP),   REASON(PASS_LOCAL),	  REASON(PASS_UNPROTECTED),
-		REASON(PASS_NOT_TCP),  REASON(STEER_SYN),	  REASON(STEER_FLOW),
-		REASON(STEER_ICMP),    REASON(DROP_NOT_ADMITTED), REASON(DROP_NO_LISTENER),
-		REASON(DROP_NO_CONN),  REASON(DROP_ASSIGN),	  REASON(DROP_MALFORMED),
-		REASON(DROP_FRAGMENT), REASON(DROP_UNPARSED),
+		REASON(PASS_NOT_IP),	   REASON(PASS_LOCAL),	      REASON(PASS_UNPROTECTED),
+		REASON(PASS_NOT_TCP),	   REASON(STEER_SYN),	      REASON(STEER_FLOW),
+		REASON(STEER_ICMP),	   REASON(DROP_NOT_ADMITTED), REASON(DROP_NO_LISTENER),
+		REASON(DROP_NO_CONN),	   REASON(DROP_ASSIGN),	      REASON(DROP_MALFORMED),
+		REASON(DROP_FRAGMENT),	   REASON(DROP_UNPARSED),     REASON(PASS_AUTHENTICATED),
+		REASON(DROP_AUTH_BLOCKED),
 	};
 
 	return r < CUTTHRU_REASONS && names[r] ? names[r] : "?";
@@ -1117,6 +1189,53 @@ static int run_frame(struct fixture *fx, const struct tcase *c, const __u8 *fram
 	return 0;
 }
 
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+/* The auth map entries a case asks for, for C4 and X4 on service 1; with
+ * on == 0, removes them. */
+static int set_auth_maps(struct fixture *fx, unsigned int flags, int on)
+{
+	int src_fd = bpf_map__fd(fx->skel->maps.auth_sources);
+	int fail_fd = bpf_map__fd(fx->skel->maps.auth_failures);
+	const __u64 s = 1000000000ull, now = monotonic_ns();
+	struct cutthru_auth_failures f = { .blocked_until_ns = now + 60 * s };
+	struct cutthru_auth_source a = { .last_seen_ns = now,
+					 .idle_ns = 60 * s,
+					 .expires_ns = now + 3600 * s };
+	const char *who[] = { C4, X4 };
+	struct cutthru_source_key key;
+	__u8 family;
+	int i, err = 0;
+
+	if (flags & CASE_BLOCK_OVER)
+		f.blocked_until_ns = now - s;
+	if (flags & (CASE_FORWARD | CASE_FORWARD_IDLE))
+		a.flags = CUTTHRU_AUTH_FORWARD;
+	if (flags & CASE_FORWARD_IDLE)
+		a.last_seen_ns = now - 61 * s;
+	for (i = 0; i < 2 && !err; i++) {
+		memset(&key, 0, sizeof(key));
+		key.service_id = 1;
+		to_addr(who[i], &family, &key.addr);
+		key.family = family;
+		if (!on) {
+			bpf_map_delete_elem(fail_fd, &key);
+			bpf_map_delete_elem(src_fd, &key);
+		} else if (flags & (CASE_BLOCKED | CASE_BLOCK_OVER)) {
+			err = bpf_map_update_elem(fail_fd, &key, &f, BPF_ANY);
+		} else {
+			err = bpf_map_update_elem(src_fd, &key, &a, BPF_ANY);
+		}
+	}
+	return err ? -errno : 0;
+}
+
 static int run_case(struct fixture *fx, const struct tcase *c, char *why, size_t why_len)
 {
 	struct pkt_spec spec = c->pkt;
@@ -1129,7 +1248,11 @@ static int run_case(struct fixture *fx, const struct tcase *c, char *why, size_t
 	len = c->build(&spec, frame);
 	if ((c->flags & CASE_NO_LISTENER) && set_listeners(fx, 0))
 		return fail(why, why_len, "emptying the listener sockmap", errno);
+	if ((c->flags & CASE_AUTH_MAPS) && set_auth_maps(fx, c->flags, 1))
+		return fail(why, why_len, "filling the auth maps", errno);
 	err = run_frame(fx, c, frame, len, why, why_len);
+	if (c->flags & CASE_AUTH_MAPS)
+		set_auth_maps(fx, c->flags, 0);
 	if ((c->flags & CASE_NO_LISTENER) && set_listeners(fx, 1) && !err)
 		return fail(why, why_len, "refilling the listener sockmap", errno);
 	if (!err && (c->flags & CASE_QUAD))

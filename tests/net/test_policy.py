@@ -189,7 +189,7 @@ def test_out_of_fds_refuses_new_connections_and_keeps_old_ones(topo):
     assert echo_once(topo, SERVER4, 80) == b"hello", "service resumes when fds free up"
     server.close()
     d.assert_clean_exit()
-    assert "out of file descriptors" in d.text() or "reason=no-resources" in d.text()
+    assert "out of file descriptors" in d.text() or "close=no-resources" in d.text()
 
 
 def test_filter_rules_routes_removed_by_someone_else_are_restored(topo):

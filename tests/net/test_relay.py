@@ -136,7 +136,7 @@ def test_client_half_close_reaches_server_and_reply_still_flows(topo, start_prox
     assert data == b"a reply after the client's FIN"
     csock.close()
     d.assert_clean_exit()
-    assert "reason=done" in d.text()
+    assert "close=done" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
@@ -172,7 +172,7 @@ def test_server_reset_reaches_client(topo, start_proxy, addrs):
     with pytest.raises(ConnectionResetError):
         csock.recv(10)
     d.assert_clean_exit()
-    assert "reason=server-reset" in d.text()
+    assert "close=server-reset" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
@@ -189,7 +189,7 @@ def test_client_reset_reaches_server(topo, start_proxy, addrs):
     with pytest.raises(ConnectionResetError):
         conn.recv(10)
     d.assert_clean_exit()
-    assert "reason=client-reset" in d.text()
+    assert "close=client-reset" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
@@ -204,7 +204,7 @@ def test_server_refusing_resets_client_within_a_second(topo, start_proxy, addrs)
         csock.recv(10)
     assert time.monotonic() - start < 1.0
     d.assert_clean_exit()
-    assert "reason=connect-refused" in d.text()
+    assert "close=connect-refused" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)
@@ -220,7 +220,7 @@ def test_silent_server_resets_client_at_connect_timeout(topo, start_proxy, addrs
     elapsed = time.monotonic() - start
     assert 1.4 <= elapsed < 3.0, f"reset after {elapsed:.2f}s, connect timeout is 1.5s"
     d.assert_clean_exit()
-    assert "reason=connect-timeout" in d.text()
+    assert "close=connect-timeout" in d.text()
 
 
 def test_connection_survives_losing_its_quad(topo, start_proxy):

@@ -453,6 +453,108 @@ static void test_numbers_are_decimal(void **state)
 			 fx->cfg.connect_timeout_ms);
 }
 
+/* --auth and --auth-opt belong to the --protect before them. */
+static void test_auth_per_service(void **state)
+{
+	struct fixture *fx = *state;
+	const struct service_policy *a, *b;
+	const char *n;
+
+	assert_int_equal(parse(fx, IFACE, "-p", "198.19.2.2:80", "--auth", "http-basic:/etc/u",
+			       "--auth-opt", "realm=Intranet", "--auth-opt", "credentials=strip",
+			       "--auth-opt", "after-auth=forward", "-p", "198.19.2.2:443", "--auth",
+			       "tls-sni:WWW.example.org,*.example.net", "-p", "198.19.2.2:22"),
+			 0);
+	a = &fx->cfg.policies[0];
+	b = &fx->cfg.policies[1];
+	assert_int_equal(a->module, AUTH_HTTP_BASIC);
+	assert_string_equal(a->users_file, "/etc/u");
+	assert_string_equal(a->realm, "Intranet");
+	assert_true(a->strip_credentials && a->after_auth_forward && !a->user_header);
+	assert_int_equal(a->uauth_idle_s, DEFAULT_UAUTH_IDLE_S);
+	assert_int_equal(b->module, AUTH_TLS_SNI);
+	n = service_sni_first(b);
+	assert_string_equal(n, "www.example.org");
+	n = service_sni_next(n);
+	assert_string_equal(n, "*.example.net");
+	assert_null(service_sni_next(n));
+	assert_int_equal(fx->cfg.policies[2].module, AUTH_NONE);
+	assert_string_equal(fx->cfg.policies[2].realm, DEFAULT_REALM);
+
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--auth", "http-basic:pam:login"), 0);
+	assert_string_equal(fx->cfg.policies[0].pam_service, "login");
+	assert_string_equal(fx->cfg.policies[0].users_file, "");
+}
+
+static void test_auth_errors(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect_error(fx, parse(fx, IFACE, "--auth", "http-basic:/u", PROTECT), "--auth", "/u");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "http-basic"), "--auth", "basic");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "http-basic:rel"), "--auth", "rel");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "none:x"), "--auth", "none:x");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "tls-sni:"), "--auth", "tls-sni");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "tls-sni:a.org,"), "--auth", "a.org");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "tls-sni:a b.org"), "--auth", "a b");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "tls-sni:*a.org"), "--auth", "*a.org");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth", "kerberos:x"), "--auth", "kerberos");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth-opt", "realm=a\"b"), "--auth-opt",
+		     "realm");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth-opt", "block=-1"), "--auth-opt",
+		     "block");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth-opt", "colour=blue"), "--auth-opt",
+		     "colour");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--auth-opt", "after-auth=forward"),
+		     "service 198.19.2.2/32 port 80", "without --auth");
+	expect_error(fx,
+		     parse(fx, IFACE, PROTECT, "--auth", "tls-sni:a.org", "--auth-opt",
+			   "user-header=on"),
+		     "tls-sni", "user-header");
+	expect_error(fx,
+		     parse(fx, IFACE, PROTECT, "--auth", "http-basic:/u", "--auth-opt",
+			   "after-auth=forward", "--auth-opt", "uauth-idle=0"),
+		     "after-auth=forward", "uauth-idle");
+}
+
+static void test_inspect_limits_and_access_log(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(parse(fx, IFACE, PROTECT), 0);
+	assert_int_equal(fx->cfg.inspect_timeout_ms, DEFAULT_INSPECT_TIMEOUT_MS);
+	assert_int_equal(fx->cfg.inspect_buffer, DEFAULT_INSPECT_BUFFER);
+	assert_string_equal(fx->cfg.access_log, "");
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--inspect-timeout", "500", "--inspect-buffer",
+			       "1024", "--access-log", "/var/log/a", "--access-log-format", "json"),
+			 0);
+	assert_int_equal(fx->cfg.inspect_timeout_ms, 500);
+	assert_int_equal(fx->cfg.inspect_buffer, 1024);
+	assert_string_equal(fx->cfg.access_log, "/var/log/a");
+	assert_int_equal(fx->cfg.access_log_format, ACCESS_LOG_JSON);
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--inspect-buffer", "1023"), "--inspect-buffer",
+		     "1023");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--access-log-format", "xml"),
+		     "--access-log-format", "xml");
+}
+
+static void test_find_service_longest_prefix(void **state)
+{
+	struct fixture *fx = *state;
+	union cutthru_addr a = { 0 };
+
+	assert_int_equal(parse(fx, IFACE, "-p", "198.19.0.0/16:80", "-p", "198.19.2.0/24:80", "-p",
+			       "198.19.2.0/24:443"),
+			 0);
+	inet_pton(AF_INET, "198.19.2.7", &a.v4);
+	assert_int_equal(config_find_service(&fx->cfg, AF_INET, &a, 80), 2);
+	assert_int_equal(config_find_service(&fx->cfg, AF_INET, &a, 443), 3);
+	assert_int_equal(config_find_service(&fx->cfg, AF_INET, &a, 22), 0);
+	inet_pton(AF_INET, "198.19.9.7", &a.v4);
+	assert_int_equal(config_find_service(&fx->cfg, AF_INET, &a, 80), 1);
+	assert_int_equal(config_find_service(&fx->cfg, AF_INET6, &a, 80), 0);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -480,6 +582,10 @@ int main(void)
 		TEST(test_unexpected_argument),
 		TEST(test_reparse_after_help_in_cluster),
 		TEST(test_numbers_are_decimal),
+		TEST(test_auth_per_service),
+		TEST(test_auth_errors),
+		TEST(test_inspect_limits_and_access_log),
+		TEST(test_find_service_longest_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
