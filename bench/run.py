@@ -382,6 +382,8 @@ class Cutthru(Config):
         for port in SERVICE_PORTS:
             argv += ["--protect", f"{SERVER4}:{port}"]
         argv.append("-q")
+        if "--instance" in run(self.args.cutthru, "run", "--help", check=False).stdout:
+            argv += ["--instance", self.topo.tag]
         # Without --data-path (an older cutthru) the relay is the copy loop.
         if self.path != "copy" or self.args.has_data_path:
             argv += ["--data-path", self.path]

@@ -38,10 +38,11 @@ static __always_inline int is_local_addr(const struct packet *pkt)
 	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
-static __always_inline int net_is_protected(__u8 family, const union cutthru_addr *addr)
+static __always_inline int net_is_protected(__u32 gen, __u8 family, const union cutthru_addr *addr)
 {
 	struct cutthru_net_key key = {
 		.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + 128,
+		.gen = gen,
 		.family = family,
 	};
 
@@ -53,8 +54,8 @@ static __always_inline int net_is_protected(__u8 family, const union cutthru_add
  * network? A server's fragmented reply must not slip past the proxy either. */
 static __always_inline int touches_protected_net(const struct packet *pkt)
 {
-	return net_is_protected(pkt->tuple.family, &pkt->tuple.daddr) ||
-	       net_is_protected(pkt->tuple.family, &pkt->tuple.saddr);
+	return net_is_protected(pkt->gen, pkt->tuple.family, &pkt->tuple.daddr) ||
+	       net_is_protected(pkt->gen, pkt->tuple.family, &pkt->tuple.saddr);
 }
 
 /*
@@ -81,10 +82,11 @@ static __always_inline int is_tunnel(const struct packet *pkt)
 }
 
 static __always_inline struct cutthru_service *
-find_service(__u8 family, const union cutthru_addr *addr, __be16 port)
+find_service(__u32 gen, __u8 family, const union cutthru_addr *addr, __be16 port)
 {
 	struct cutthru_service_key key = {
 		.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + 128,
+		.gen = gen,
 		.port = port,
 		.family = family,
 	};
@@ -97,6 +99,7 @@ static __always_inline int is_admitted(__u32 service_id, const struct packet *pk
 {
 	struct cutthru_allow_key key = {
 		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 128,
+		.gen = pkt->gen,
 		.service_id = service_id,
 		.family = pkt->tuple.family,
 	};
@@ -315,9 +318,10 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 
 	/* To a service (client -> server), else from one (server -> client).
 	 * Two separate tests: the verifier refuses "ptr1 | ptr2" null checks. */
-	to_svc = find_service(pkt->tuple.family, &pkt->tuple.daddr, pkt->tuple.dport);
+	to_svc = find_service(pkt->gen, pkt->tuple.family, &pkt->tuple.daddr, pkt->tuple.dport);
 	if (!to_svc) {
-		from_svc = find_service(pkt->tuple.family, &pkt->tuple.saddr, pkt->tuple.sport);
+		from_svc = find_service(pkt->gen, pkt->tuple.family, &pkt->tuple.saddr,
+					pkt->tuple.sport);
 		if (!from_svc)
 			return CUTTHRU_PASS_UNPROTECTED;
 	}
@@ -346,14 +350,14 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
  * handling does once the packet is routed here); with no such socket it is
  * forged or stale, and the protected side never sees it.
  */
-static __always_inline int classify_icmp_error(struct __sk_buff *skb,
+static __always_inline int classify_icmp_error(struct __sk_buff *skb, __u32 gen,
 					       const struct cutthru_quad *quote)
 {
 	struct packet sender = { .tuple.family = quote->family };
 	struct bpf_sock *sk;
 
-	if (!find_service(quote->family, &quote->daddr, quote->dport) &&
-	    !find_service(quote->family, &quote->saddr, quote->sport))
+	if (!find_service(gen, quote->family, &quote->daddr, quote->dport) &&
+	    !find_service(gen, quote->family, &quote->saddr, quote->sport))
 		return CUTTHRU_PASS_NOT_TCP;
 	/* The socket that sent the quoted segment sees it as its own 4-tuple:
 	 * look it up as a packet coming back to it would be. */
@@ -376,16 +380,24 @@ static __always_inline int classify_other(struct __sk_buff *skb, const struct pa
 
 	if ((pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6) &&
 	    parse_icmp_quote(skb, pkt, &quote))
-		return classify_icmp_error(skb, &quote);
+		return classify_icmp_error(skb, pkt->gen, &quote);
 	/* What is inside a tunnel to a protected network is not seen. */
 	if (is_tunnel(pkt) && touches_protected_net(pkt))
 		return CUTTHRU_DROP_UNPARSED;
 	return CUTTHRU_PASS_NOT_TCP;
 }
 
+/* Read once per packet: a reload flips it between two whole policies. */
+static __always_inline __u32 active_gen(void)
+{
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(&config_gen, &zero);
+
+	return gen ? *gen : 0;
+}
+
 static __always_inline int classify(struct __sk_buff *skb)
 {
-	struct packet pkt = {};
+	struct packet pkt = { .gen = active_gen() };
 	enum parse_result res;
 
 	res = parse_packet(skb, &pkt);
@@ -447,7 +459,7 @@ int cutthru_intercept(struct __sk_buff *skb)
 SEC("sk_lookup")
 int cutthru_listener_lookup(struct bpf_sk_lookup *ctx)
 {
-	struct packet pkt = { .tuple.family = (__u8)ctx->family };
+	struct packet pkt = { .tuple.family = (__u8)ctx->family, .gen = active_gen() };
 	struct cutthru_service *svc;
 	struct bpf_sock *listener;
 	__u32 slot;
@@ -464,7 +476,8 @@ int cutthru_listener_lookup(struct bpf_sk_lookup *ctx)
 		slot = CUTTHRU_LISTENER_INET6;
 	}
 	/* local_port is in host byte order. */
-	svc = find_service(pkt.tuple.family, &pkt.tuple.daddr, bpf_htons((__u16)ctx->local_port));
+	svc = find_service(pkt.gen, pkt.tuple.family, &pkt.tuple.daddr,
+			   bpf_htons((__u16)ctx->local_port));
 	if (!svc || !is_admitted(svc->id, &pkt))
 		return SK_PASS;
 	listener = bpf_map_lookup_elem(&listeners, &slot);

@@ -15,10 +15,18 @@ struct {
 	__type(value, struct cutthru_conn);
 } quads SEC(".maps");
 
-/* Protected services: (port, family, address prefix) -> service. */
+/* The generation of the policy maps in force (see abi.h), at index 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config_gen SEC(".maps");
+
+/* Protected services: (generation, port, family, address prefix) -> service. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, CUTTHRU_SERVICES_MAX);
+	__uint(max_entries, 2 * CUTTHRU_SERVICES_MAX); /* two generations */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct cutthru_service_key);
 	__type(value, struct cutthru_service);
@@ -27,7 +35,7 @@ struct {
 /* Protected networks, any port: the verdict for portless fragments. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, CUTTHRU_SERVICES_MAX);
+	__uint(max_entries, 2 * CUTTHRU_SERVICES_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct cutthru_net_key);
 	__type(value, __u32);
@@ -36,7 +44,7 @@ struct {
 /* Admitted sources: (service, family, source prefix) -> 1. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, CUTTHRU_ALLOW_MAX);
+	__uint(max_entries, 2 * CUTTHRU_ALLOW_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct cutthru_allow_key);
 	__type(value, __u32);

@@ -55,6 +55,7 @@ struct packet {
 	__u8 l4proto;
 	__u8 tcp_flags; /* byte 13 of the TCP header */
 	__u8 source_routed; /* IPv4 LSRR/SSRR, IPv6 routing header not done */
+	__u32 gen; /* the policy generation this packet is judged by */
 };
 
 #define TCP_FLAG_FIN 0x01

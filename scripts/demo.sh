@@ -54,7 +54,7 @@ c.sendall(f"hello {peer[0]}:{peer[1]}, this is the server".encode()); c.close()
 SERVER=$!
 
 say "3. On the router: cutthru run -i ${T}pc -i ${T}ps --protect 198.19.2.2:80"
-ip netns exec $P "$CUTTHRU" run -i ${T}pc -i ${T}ps --protect 198.19.2.2:80 \
+ip netns exec $P "$CUTTHRU" run -i ${T}pc -i ${T}ps --protect 198.19.2.2:80 --instance "$T" \
 	>"$TMP/cutthru.txt" 2>&1 &
 DAEMON=$!
 for _ in $(seq 100); do grep -q ready "$TMP/cutthru.txt" && break; sleep 0.1; done

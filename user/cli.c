@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "config.h"
 
 enum long_only_opt {
 	OPT_MARK = 0x100,
@@ -21,6 +22,12 @@ enum long_only_opt {
 	OPT_INSPECT_BUFFER,
 	OPT_ACCESS_LOG,
 	OPT_ACCESS_LOG_FORMAT,
+	OPT_CONFIG,
+	OPT_INSTANCE,
+	OPT_METRICS,
+	OPT_USER,
+	OPT_SPOOF_PORT, /* config file only: spoof-port = true|false */
+	OPT_LOG_LEVEL, /* config file only */
 };
 
 static const struct option run_options[] = {
@@ -40,6 +47,10 @@ static const struct option run_options[] = {
 	{ "inspect-buffer", required_argument, NULL, OPT_INSPECT_BUFFER },
 	{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
 	{ "access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "instance", required_argument, NULL, OPT_INSTANCE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -50,12 +61,31 @@ void cli_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: cutthru run -i IFACE [-i IFACE...] --protect ADDR:PORT [...] [options]\n"
+		"       cutthru run --config FILE [options]\n"
+		"       cutthru check-config FILE\n"
+		"       cutthru reload | status | conns | stats [--json] [--instance NAME]\n"
+		"       cutthru detach [--instance NAME]\n"
 		"       cutthru --version | --help\n"
 		"\n"
 		"Intercepts TCP connections to protected services on a router and relays them\n"
 		"transparently: the client sees the server's address, the server the client's.\n"
 		"\n"
+		"Subcommands:\n"
+		"  run                      the daemon (foreground; SIGHUP reloads --config)\n"
+		"  check-config FILE        validate FILE; every error as FILE:LINE: what\n"
+		"  reload                   make the running daemon reread its config file\n"
+		"  status, conns, stats     the daemon's state, connections, verdict counters\n"
+		"  detach                   remove what a killed daemon left: TC filters,\n"
+		"                           rules, routes, nftables table, pinned maps\n"
+		"\n"
 		"Options of run:\n"
+		"      --config FILE        read the configuration from FILE (libconfig syntax;\n"
+		"                           keys are these long options); flags override it\n"
+		"      --instance NAME      names /sys/fs/bpf/cutthru/NAME and\n"
+		"                           /run/cutthru/NAME.sock (default %s)\n"
+		"      --metrics ADDR:PORT  Prometheus metrics over HTTP on ADDR:PORT\n"
+		"      --user USER          after set-up, run as USER with only the\n"
+		"                           capabilities still needed\n"
 		"  -i, --interface IFACE    attach to the ingress of IFACE (repeatable; every\n"
 		"                           interface clients or protected servers are behind)\n"
 		"  -p, --protect ADDR:PORT  protect a service; ADDR may be a prefix:\n"
@@ -99,7 +129,7 @@ void cli_usage(FILE *out)
 		"  -v, --verbose            debug messages\n"
 		"  -h, --help               this text\n"
 		"      --version            the version\n",
-		DEFAULT_STEER_MARK, DEFAULT_TABLE, DEFAULT_RULE_PRIORITY,
+		DEFAULT_INSTANCE, DEFAULT_STEER_MARK, DEFAULT_TABLE, DEFAULT_RULE_PRIORITY,
 		DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE, DEFAULT_REALM,
 		DEFAULT_UAUTH_IDLE_S, DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES,
 		DEFAULT_FAILURE_WINDOW_S, DEFAULT_BLOCK_S, DEFAULT_INSPECT_TIMEOUT_MS,
@@ -119,6 +149,22 @@ void config_defaults(struct config *cfg)
 	cfg->data_path = DEFAULT_DATA_PATH;
 	cfg->inspect_timeout_ms = DEFAULT_INSPECT_TIMEOUT_MS;
 	cfg->inspect_buffer = DEFAULT_INSPECT_BUFFER;
+	snprintf(cfg->instance, sizeof(cfg->instance), "%s", DEFAULT_INSTANCE);
+}
+
+int valid_instance_name(const char *text)
+{
+	size_t n = strspn(text, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return n && n == strlen(text) && n < CONFIG_INSTANCE_MAX;
+}
+
+static int copy_arg(char *dst, size_t size, const char *arg)
+{
+	if (!*arg || strlen(arg) >= size)
+		return -EINVAL;
+	strcpy(dst, arg);
+	return 0;
 }
 
 /* Decimal or 0x-hex (never octal), within [min, max]. */
@@ -141,6 +187,10 @@ static int parse_number(const char *text, unsigned long min, unsigned long max, 
 
 static int add_interface(struct config *cfg, const char *name)
 {
+	if (cfg->file_ifaces) {
+		cfg->file_ifaces = 0;
+		cfg->n_ifaces = 0;
+	}
 	if (cfg->n_ifaces >= CONFIG_IFACES_MAX || !*name || strlen(name) >= IF_NAMESIZE)
 		return -EINVAL;
 	strcpy(cfg->ifaces[cfg->n_ifaces++], name);
@@ -149,10 +199,53 @@ static int add_interface(struct config *cfg, const char *name)
 
 static int add_service(struct config *cfg, const char *text)
 {
+	if (cfg->file_services) {
+		cfg->file_services = 0;
+		cfg->n_services = 0;
+		cfg->n_service_allow = 0;
+	}
 	if (cfg->n_services >= CONFIG_SERVICES_MAX)
 		return -EINVAL;
 	service_policy_defaults(&cfg->policies[cfg->n_services]);
 	return endpoint_prefix_parse(text, &cfg->services[cfg->n_services++]);
+}
+
+static uint32_t fnv1a(uint32_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len--)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+static int uid_taken(const struct config *cfg, int n, uint32_t uid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (cfg->service_uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+void config_assign_uids(struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct endpoint_prefix *svc = &cfg->services[i];
+		uint32_t h = 2166136261u;
+
+		h = fnv1a(h, &svc->prefix.family, 1);
+		h = fnv1a(h, &svc->prefix.len, 1);
+		h = fnv1a(h, svc->prefix.addr.bytes, sizeof(svc->prefix.addr));
+		h = fnv1a(h, &svc->port, sizeof(svc->port));
+		/* Never 0; on the (rare) collision, the next free value. */
+		while (!h || uid_taken(cfg, i, h))
+			h++;
+		cfg->service_uids[i] = h;
+	}
 }
 
 /* --auth and --auth-opt belong to the --protect before them. */
@@ -180,9 +273,36 @@ int config_find_service(const struct config *cfg, uint8_t family, const union cu
 
 static int add_allow(struct config *cfg, const char *text)
 {
+	if (cfg->file_allow) {
+		cfg->file_allow = 0;
+		cfg->n_allow = 0;
+	}
 	if (cfg->n_allow >= CONFIG_ALLOW_MAX)
 		return -EINVAL;
 	return prefix_parse(text, &cfg->allow[cfg->n_allow++]);
+}
+
+static int parse_flag(const char *arg, int *out)
+{
+	if (!strcmp(arg, "true") || !strcmp(arg, "on"))
+		*out = 1;
+	else if (!strcmp(arg, "false") || !strcmp(arg, "off"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_log_level(struct config *cfg, const char *arg)
+{
+	cfg->quiet = cfg->verbose = 0;
+	if (!strcmp(arg, "notice"))
+		cfg->quiet = 1;
+	else if (!strcmp(arg, "debug"))
+		cfg->verbose = 1;
+	else if (strcmp(arg, "info"))
+		return -EINVAL;
+	return 0;
 }
 
 static int apply_option(struct config *cfg, int opt, const char *arg)
@@ -227,10 +347,28 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case OPT_INSPECT_BUFFER:
 		return parse_number(arg, 1024, 1 << 20, &cfg->inspect_buffer);
 	case OPT_ACCESS_LOG:
-		if (!*arg || strlen(arg) >= sizeof(cfg->access_log))
+		return copy_arg(cfg->access_log, sizeof(cfg->access_log), arg);
+	case OPT_CONFIG:
+		return 0; /* read before every other option (cli_parse_run) */
+	case OPT_INSTANCE:
+		if (!valid_instance_name(arg))
 			return -EINVAL;
-		strcpy(cfg->access_log, arg);
-		return 0;
+		return copy_arg(cfg->instance, sizeof(cfg->instance), arg);
+	case OPT_METRICS: {
+		struct endpoint_prefix ep;
+
+		/* An address and a port: a prefix would be meaningless here. */
+		if (endpoint_prefix_parse(arg, &ep) ||
+		    ep.prefix.len != (ep.prefix.family == AF_INET ? 32 : 128) || !ep.port)
+			return -EINVAL;
+		return copy_arg(cfg->metrics, sizeof(cfg->metrics), arg);
+	}
+	case OPT_USER:
+		return copy_arg(cfg->user, sizeof(cfg->user), arg);
+	case OPT_SPOOF_PORT:
+		return parse_flag(arg, &cfg->spoof_port);
+	case OPT_LOG_LEVEL:
+		return parse_log_level(cfg, arg);
 	case OPT_ACCESS_LOG_FORMAT:
 		if (!strcmp(arg, "plain"))
 			cfg->access_log_format = ACCESS_LOG_PLAIN;
@@ -280,12 +418,63 @@ static int check_policies(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Config-file keys that are not flags, and keys whose flag takes no value. */
+static const struct option file_options[] = {
+	{ "spoof-port", required_argument, NULL, OPT_SPOOF_PORT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ 0 },
+};
+
+int cli_apply(struct config *cfg, const char *name, const char *value)
+{
+	const struct option *o;
+
+	for (o = file_options; o->name; o++)
+		if (!strcmp(o->name, name))
+			return apply_option(cfg, o->val, value);
+	for (o = run_options; o->name; o++) {
+		if (strcmp(o->name, name))
+			continue;
+		/* Flags without a value, and --help, have a file form above or
+		 * none; the file cannot name another file. */
+		if (o->has_arg != required_argument || o->val == OPT_CONFIG)
+			return -ENOENT;
+		return apply_option(cfg, o->val, value);
+	}
+	return -ENOENT;
+}
+
+/* --config is read first, whatever its place: the other flags override it. */
+static int read_config_flag(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
+{
+	const char *path = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+	}
+	if (!path)
+		return 0;
+	if (path[0] != '/' || copy_arg(cfg->config_path, sizeof(cfg->config_path), path)) {
+		snprintf(err, errlen, "--config needs an absolute path: '%s'", path);
+		return -EINVAL;
+	}
+	return config_file_load(path, cfg, err, errlen);
+}
+
 int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
 	char name[32];
 	int opt;
 
 	config_defaults(cfg);
+	if (read_config_flag(argc, argv, cfg, err, errlen))
+		return -EINVAL;
 	optind = 0; /* 0, not 1: also forgets a half-read "-abc" group */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":i:p:a:qvh", run_options, NULL)) != -1) {
@@ -316,13 +505,27 @@ int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t e
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	return cli_finish(cfg, err, errlen);
+}
+
+int cli_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const char *file = cfg->config_path;
+
 	if (!cfg->n_ifaces) {
-		snprintf(err, errlen, "no --interface given");
+		if (*file)
+			snprintf(err, errlen, "%s: no interfaces (nor --interface given)", file);
+		else
+			snprintf(err, errlen, "no --interface given");
 		return -EINVAL;
 	}
 	if (!cfg->n_services) {
-		snprintf(err, errlen, "no --protect given");
+		if (*file)
+			snprintf(err, errlen, "%s: no services (nor --protect given)", file);
+		else
+			snprintf(err, errlen, "no --protect given");
 		return -EINVAL;
 	}
+	config_assign_uids(cfg);
 	return check_policies(cfg, err, errlen);
 }

@@ -14,6 +14,8 @@
 #define CONFIG_IFACES_MAX 16
 #define CONFIG_SERVICES_MAX 64
 #define CONFIG_ALLOW_MAX 256
+#define CONFIG_INSTANCE_MAX 32
+#define DEFAULT_INSTANCE "default"
 
 /* Defaults: 'CT' in the upper half of the mark, table and priority chosen
  * away from the ones iproute2 and systemd-networkd use. */
@@ -36,9 +38,12 @@ struct config {
 	int n_ifaces;
 	struct endpoint_prefix services[CONFIG_SERVICES_MAX];
 	struct service_policy policies[CONFIG_SERVICES_MAX]; /* by service */
-	int n_services; /* service id = index + 1 */
+	uint32_t service_uids[CONFIG_SERVICES_MAX]; /* the BPF maps' service ids */
+	int n_services; /* a connection's service_id = index + 1 */
 	struct prefix allow[CONFIG_ALLOW_MAX];
 	int n_allow; /* 0: every source is admitted */
+	struct prefix service_allow[CONFIG_ALLOW_MAX]; /* per-service lists */
+	int n_service_allow;
 	uint32_t steer_mark; /* set by BPF on intercepted packets; the rule's */
 	uint32_t sock_mark; /* SO_MARK of the daemon's own sockets */
 	uint32_t table;
@@ -51,6 +56,12 @@ struct config {
 	uint32_t inspect_buffer; /* most bytes read while inspecting */
 	char access_log[SERVICE_PATH_MAX]; /* "" -> the daemon's log */
 	enum access_log_format access_log_format;
+	char config_path[SERVICE_PATH_MAX]; /* --config, "" for none */
+	char instance[CONFIG_INSTANCE_MAX]; /* names the pins and the socket */
+	char metrics[64]; /* --metrics ADDR:PORT, "" for none */
+	char user[64]; /* --user: run as this user after set-up */
+	/* Which lists the config file filled: a flag replaces them whole. */
+	int file_ifaces, file_services, file_allow;
 	int quiet;
 	int verbose;
 };
@@ -62,6 +73,17 @@ void config_defaults(struct config *cfg);
  */
 int cli_parse_run(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
 void cli_usage(FILE *out);
+/* One option by its long name (without "--") and value as text, as a flag
+ * or a config file gives it. Returns 0 or -EINVAL (-ENOENT: no such name). */
+int cli_apply(struct config *cfg, const char *name, const char *value);
+/* Flags checks once everything is in: interfaces, services, policies. */
+int cli_finish(struct config *cfg, char *err, size_t errlen);
+/* Is text a valid instance name ([a-z0-9_-], 1 to 31 characters)? */
+int valid_instance_name(const char *text);
+/* Gives each service its id in the BPF maps: a hash of its prefix and
+ * port, so that it stays the same across reloads and restarts (the login
+ * cache and the failed-login blocks are keyed by it). */
+void config_assign_uids(struct config *cfg);
 /* The id (index + 1) of the service with the longest prefix holding the
  * destination, or 0. */
 int config_find_service(const struct config *cfg, uint8_t family, const union cutthru_addr *addr,

@@ -92,6 +92,7 @@ void conn_free(struct conn *c)
 	relay_dir_free(&c->server.rx);
 	free(c->user);
 	free(c->server_name);
+	live_config_put(c->live);
 	free(c);
 }
 
@@ -186,7 +187,7 @@ int sock_error(int fd)
 static int start_relaying(struct conn *c, enum data_path path)
 {
 	struct proxy *p = c->proxy;
-	size_t size = p->cfg->buffer_size;
+	size_t size = c->live->cfg.buffer_size;
 
 	if (relay_dir_init(&c->client.rx, path, size, &p->pipes) ||
 	    relay_dir_init(&c->server.rx, path, size, &p->pipes))
@@ -196,12 +197,21 @@ static int start_relaying(struct conn *c, enum data_path path)
 	return 0;
 }
 
+/* The service's own data path, else the global one. */
+static enum data_path conn_data_path(const struct conn *c)
+{
+	const struct config *cfg = &c->live->cfg;
+	int own = c->service_id > 0 ? cfg->policies[c->service_id - 1].data_path : -1;
+
+	return own >= 0 ? (enum data_path)own : cfg->data_path;
+}
+
 static void on_connected(struct conn *c, uint32_t events)
 {
 	/* Writable without an error is connected; only a failure is asked. */
 	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->server.io.fd) : 0;
 
-	enum data_path path = c->proxy->cut ? DATA_PATH_SPLICE : c->proxy->cfg->data_path;
+	enum data_path path = conn_data_path(c);
 
 	if (err) {
 		conn_close(c, err == ECONNREFUSED ? CLOSE_CONNECT_REFUSED : CLOSE_CONNECT_FAILED);
@@ -217,9 +227,13 @@ static void on_connected(struct conn *c, uint32_t events)
 		conn_close(c, CLOSE_SERVER_RESET);
 		return;
 	}
-	if (c->proxy->cut && !conn_cut_start(c)) {
-		c->data_path = data_path_name(DATA_PATH_SOCKMAP);
-		return;
+	if (path == DATA_PATH_SOCKMAP) {
+		if (c->proxy->cut && !conn_cut_start(c)) {
+			c->data_path = data_path_name(DATA_PATH_SOCKMAP);
+			return;
+		}
+		/* No kernel cut-through here or for this connection: splice. */
+		path = DATA_PATH_SPLICE;
 	}
 	if (start_relaying(c, path)) {
 		conn_close(c, CLOSE_NO_RESOURCES);
@@ -272,7 +286,7 @@ static int set_int_opt(int fd, int level, int name, int value)
  * --no-spoof-port), connecting to the original destination. */
 static int open_server_leg(struct conn *c)
 {
-	const struct config *cfg = c->proxy->cfg;
+	const struct config *cfg = &c->live->cfg;
 	const struct cutthru_quad *q = &c->quad;
 	struct sockaddr_storage local, remote;
 	socklen_t local_len, remote_len;
@@ -337,6 +351,7 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	if (!c)
 		return NULL;
 	c->proxy = p;
+	c->live = live_config_get(p->live);
 	c->id = ++p->next_id;
 	c->started_ms = now_ms();
 	c->phase = PHASE_CONNECTING;
@@ -360,7 +375,7 @@ void conn_connect(struct conn *c)
 	int fd;
 
 	c->phase = PHASE_CONNECTING;
-	c->deadline_ms = now_ms() + p->cfg->connect_timeout_ms;
+	c->deadline_ms = now_ms() + c->live->cfg.connect_timeout_ms;
 	list_del(&c->timer_link);
 	list_add_tail(&p->connecting, &c->timer_link);
 	/* The client leg is not read until the server leg is up: what it sends
@@ -398,8 +413,8 @@ void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage
 	}
 	c->client.io.cb = on_leg_event;
 	c->client.io.ctx = &c->client;
-	c->service_id =
-		config_find_service(p->cfg, c->quad.family, &c->quad.daddr, ntohs(c->quad.dport));
+	c->service_id = config_find_service(&c->live->cfg, c->quad.family, &c->quad.daddr,
+					    ntohs(c->quad.dport));
 	switch (inspect_begin(c)) {
 	case 0:
 		conn_connect(c);

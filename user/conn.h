@@ -65,6 +65,22 @@ struct leg {
 
 struct inspect; /* inspect.c: the state of PHASE_INSPECTING..REFUSING */
 
+/*
+ * A configuration in force, with what it loaded (users files). A reload
+ * makes a new one; each connection keeps the one it was accepted under
+ * until it closes, so a reload never changes a connection under way.
+ */
+struct live_config {
+	struct config cfg;
+	struct auth_users *users[CONFIG_SERVICES_MAX]; /* http-basic files */
+	int refs;
+};
+
+/* Loads what cfg names (users files); one message in err on failure. */
+struct live_config *live_config_new(const struct config *cfg, char *err, size_t errlen);
+struct live_config *live_config_get(struct live_config *lc);
+void live_config_put(struct live_config *lc);
+
 /* The event record is the quad, the phase, the reason and the byte counts. */
 struct conn {
 	struct proxy *proxy;
@@ -73,7 +89,8 @@ struct conn {
 	enum conn_phase phase;
 	enum close_reason reason;
 	struct cutthru_quad quad; /* client -> original destination */
-	int service_id; /* index + 1 into cfg->services */
+	struct live_config *live; /* the configuration it was accepted under */
+	int service_id; /* index + 1 into live->cfg.services */
 	struct inspect *insp; /* until the connection is allowed or closed */
 	char *user; /* the login (http-basic), NULL without */
 	char *server_name; /* the TLS server name (tls-sni), NULL without */
@@ -99,12 +116,13 @@ struct proxy_stats {
 	uint64_t auth_failed;
 	uint64_t auth_cached; /* the source's earlier login stood in */
 	uint64_t inspect_refused;
+	uint64_t reloads;
 	uint64_t closed[CLOSE_REASONS];
 };
 
 struct proxy {
 	struct loop *loop;
-	const struct config *cfg;
+	const struct config *cfg; /* &live->cfg */
 	int quads_fd; /* the BPF quad list, to remove closed connections */
 	struct io listeners[CUTTHRU_LISTENER_SLOTS];
 	int spare_fd; /* given up to accept and reset when fds run out */
@@ -119,7 +137,7 @@ struct proxy {
 	struct conn **flow_conns; /* cut flow slot -> its connection */
 	struct io cut_events; /* the verdict's reports */
 	struct list_node closed; /* to free once no event can refer to them */
-	struct auth_users *users[CONFIG_SERVICES_MAX]; /* http-basic files */
+	struct live_config *live; /* the configuration new connections get */
 	struct auth_pool auth; /* password checks, off the loop */
 	int auth_started;
 	struct io auth_done;
@@ -135,11 +153,19 @@ struct proxy_maps {
 	int quads_fd;
 	int auth_sources_fd;
 	int auth_failures_fd;
+	int counters_fd;
 };
 
 /* proxy.c */
 int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	       const struct proxy_maps *maps, struct cut *cut);
+/* A reload in two steps: what may fail first (workers cfg needs), then,
+ * once the BPF side follows cfg too, the switch: new connections follow lc
+ * from then on; those open keep theirs. */
+int proxy_prepare(struct proxy *p, const struct config *cfg);
+void proxy_use(struct proxy *p, struct live_config *lc);
+/* The kernel cut-through, ready (its self-test passed). */
+int proxy_set_cut(struct proxy *p, struct cut *cut);
 /* What proxy_init set up for logins and the access log (also on its failure). */
 void proxy_free_auth(struct proxy *p);
 /* Opens the transparent listener of one family. Returns its fd or -errno. */

@@ -82,7 +82,7 @@ static int move_held(struct conn *c, struct direction *d)
 	want = READ_ONCE(d->flow->held) - d->flow->relayed - relay_dir_pending(rx);
 	/* The buffer exists only while held bytes pass through the daemon. */
 	if (want && !rx->buf.data &&
-	    relay_dir_init(rx, DATA_PATH_COPY, c->proxy->cfg->buffer_size, NULL))
+	    relay_dir_init(rx, DATA_PATH_COPY, c->live->cfg.buffer_size, NULL))
 		return CLOSE_NO_RESOURCES;
 	if (want && relay_buf_space(&rx->buf)) {
 		n = relay_buf_fill_max(&rx->buf, d->src->io.fd, want);

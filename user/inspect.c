@@ -15,12 +15,14 @@
  *   allowed               what was read (perhaps rewritten) is written to
  *                         the server leg first, then the data path takes over
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "addr.h"
@@ -49,7 +51,7 @@ struct inspect {
 
 static const struct service_policy *conn_policy(const struct conn *c)
 {
-	const struct config *cfg = c->proxy->cfg;
+	const struct config *cfg = &c->live->cfg;
 
 	return c->service_id > 0 ? &cfg->policies[c->service_id - 1] : NULL;
 }
@@ -66,7 +68,7 @@ static uint64_t monotonic_ns(void)
 static void source_key(const struct conn *c, struct cutthru_source_key *key)
 {
 	memset(key, 0, sizeof(*key));
-	key->service_id = (__u32)c->service_id;
+	key->service_id = c->live->cfg.service_uids[c->service_id - 1];
 	key->family = c->quad.family;
 	key->addr = c->quad.saddr;
 }
@@ -134,12 +136,22 @@ static int source_blocked(const struct conn *c)
 	       monotonic_ns() < f.blocked_until_ns;
 }
 
+/* "198.19.2.0/24:80" */
+static void service_str(const struct conn *c, char *buf, size_t len)
+{
+	const struct endpoint_prefix *svc = &c->live->cfg.services[c->service_id - 1];
+	char prefix[ENDPOINT_STRLEN];
+
+	prefix_str(&svc->prefix, prefix, sizeof(prefix));
+	snprintf(buf, len, svc->prefix.family == AF_INET6 ? "[%s]:%u" : "%s:%u", prefix, svc->port);
+}
+
 /* Counts a failed login; max_failures within the window block the source's
  * SYNs to the service (in BPF) for block_s. */
 static void record_failure(struct conn *c, const struct service_policy *sp)
 {
 	struct cutthru_auth_failures f = { 0 };
-	char client[ENDPOINT_STRLEN];
+	char client[ENDPOINT_STRLEN], service[ENDPOINT_STRLEN + 8];
 	struct cutthru_source_key key;
 	uint64_t now = monotonic_ns();
 
@@ -155,9 +167,10 @@ static void record_failure(struct conn *c, const struct service_policy *sp)
 		f.blocked_until_ns = now + sp->block_s * NS_PER_S;
 		f.window_start_ns = 0;
 		f.failures = 0;
-		endpoint_str(c->quad.family, &c->quad.saddr, 0, client, sizeof(client));
-		pr_warn("source %s blocked from service %d for %u s after %u failed logins", client,
-			c->service_id, sp->block_s, sp->max_failures);
+		inet_ntop(c->quad.family, c->quad.saddr.bytes, client, sizeof(client));
+		service_str(c, service, sizeof(service));
+		pr_warn("source %s blocked from %s for %u s after %u failed logins", client,
+			service, sp->block_s, sp->max_failures);
 	}
 	if (bpf_map_update_elem(c->proxy->auth_failures_fd, &key, &f, BPF_ANY))
 		pr_warn("conn %llu: counting a failed login: %s", (unsigned long long)c->id,
@@ -266,6 +279,26 @@ static int header_is(const char *buf, const struct http_header *h, const char *n
 	return h->name.len == strlen(name) && !strncasecmp(buf + h->name.off, name, h->name.len);
 }
 
+/* CGI, PHP and some proxies read X_Authenticated_User as the same header:
+ * any spelling with '_' for '-' is the client naming itself too. */
+static int header_is_user(const char *buf, const struct http_header *h)
+{
+	const char *want = USER_HEADER;
+	uint32_t i;
+
+	if (h->name.len != strlen(want))
+		return 0;
+	for (i = 0; i < h->name.len; i++) {
+		char ch = buf[h->name.off + i];
+
+		if (ch == '_')
+			ch = '-';
+		if (tolower((unsigned char)ch) != tolower((unsigned char)want[i]))
+			return 0;
+	}
+	return 1;
+}
+
 static void append(char *out, size_t *len, const char *src, size_t n)
 {
 	memcpy(out + *len, src, n);
@@ -297,7 +330,7 @@ static int rewrite_head(struct conn *c, const struct http_request *req)
 
 		if (sp->strip_credentials && header_is(in->buf, h, "Authorization"))
 			continue;
-		if (sp->user_header && header_is(in->buf, h, USER_HEADER))
+		if (sp->user_header && header_is_user(in->buf, h))
 			continue;
 		append(out, &len, in->buf + h->line.off, h->line.len);
 	}
@@ -333,7 +366,7 @@ static void check_password(struct conn *c, const char *user, const char *passwor
 		return;
 	}
 	job->owner = c;
-	job->users = c->proxy->users[c->service_id - 1];
+	job->users = c->live->users[c->service_id - 1];
 	job->pam_service = sp->pam_service;
 	snprintf(job->user, sizeof(job->user), "%s", user);
 	snprintf(job->password, sizeof(job->password), "%s", password);
@@ -520,6 +553,11 @@ static void read_first_bytes(struct conn *c)
 	}
 	in->len += (size_t)n;
 	c->client.bytes_rx += (uint64_t)n;
+	/* A request head can only have ended, or turned bad, at a line end:
+	 * parsing again only then keeps a byte-at-a-time client linear. */
+	if (conn_policy(c)->module == AUTH_HTTP_BASIC && !memchr(in->buf + in->len - n, '\n', n) &&
+	    in->len < in->cap)
+		return;
 	decide(c);
 }
 
@@ -600,7 +638,7 @@ int inspect_begin(struct conn *c)
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
-	in->cap = p->cfg->inspect_buffer;
+	in->cap = c->live->cfg.inspect_buffer;
 	in->buf = malloc(in->cap);
 	if (!in->buf) {
 		free(in);
@@ -609,7 +647,7 @@ int inspect_begin(struct conn *c)
 	in->preauth = c->decision != NULL;
 	c->insp = in;
 	c->phase = PHASE_INSPECTING;
-	move_timer(c, &p->inspecting, p->cfg->inspect_timeout_ms);
+	move_timer(c, &p->inspecting, c->live->cfg.inspect_timeout_ms);
 	if (io_set(p->loop, &c->client.io, EPOLLIN))
 		return -ENOMEM;
 	return 1;

@@ -79,75 +79,137 @@ int loader_probe(char *why, size_t len)
 	return 0;
 }
 
-static void service_key(const struct endpoint_prefix *svc, struct cutthru_service_key *key)
-{
-	memset(key, 0, sizeof(*key));
-	key->prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + svc->prefix.len;
-	key->port = htons(svc->port);
-	key->family = svc->prefix.family;
-	key->addr = svc->prefix.addr;
-}
+/* The policy maps, by the generation in their keys (see abi.h). */
+struct policy_maps {
+	int gen_fd, svc_fd, net_fd, allow_fd;
+	__u32 gen;
+};
 
-static int fill_services(struct intercept_bpf *skel, const struct config *cfg)
+static int write_service(const struct policy_maps *m, const struct endpoint_prefix *svc, __u32 uid)
 {
-	int svc_fd = bpf_map__fd(skel->maps.services);
-	int net_fd = bpf_map__fd(skel->maps.protected_nets);
+	struct cutthru_service value = { .id = uid };
+	struct cutthru_service_key key = {
+		.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + svc->prefix.len,
+		.gen = m->gen,
+		.port = htons(svc->port),
+		.family = svc->prefix.family,
+		.addr = svc->prefix.addr,
+	};
+	struct cutthru_net_key net = {
+		.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + svc->prefix.len,
+		.gen = m->gen,
+		.family = svc->prefix.family,
+		.addr = svc->prefix.addr,
+	};
 	__u32 one = 1;
-	int i;
 
-	for (i = 0; i < cfg->n_services; i++) {
-		const struct endpoint_prefix *svc = &cfg->services[i];
-		struct cutthru_service value = { .id = (__u32)i + 1 };
-		struct cutthru_service_key key;
-		struct cutthru_net_key net = {
-			.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + svc->prefix.len,
-			.family = svc->prefix.family,
-			.addr = svc->prefix.addr,
-		};
-
-		service_key(svc, &key);
-		if (bpf_map_update_elem(svc_fd, &key, &value, BPF_ANY) ||
-		    bpf_map_update_elem(net_fd, &net, &one, BPF_ANY))
-			return -errno;
-	}
+	if (bpf_map_update_elem(m->svc_fd, &key, &value, BPF_ANY) ||
+	    bpf_map_update_elem(m->net_fd, &net, &one, BPF_ANY))
+		return -errno;
 	return 0;
 }
 
-static int allow_prefix(int fd, __u32 service_id, const struct prefix *p)
+static int write_allow(const struct policy_maps *m, __u32 uid, const struct prefix *p)
 {
 	struct cutthru_allow_key key = {
 		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + p->len,
-		.service_id = service_id,
+		.gen = m->gen,
+		.service_id = uid,
 		.family = p->family,
 		.addr = p->addr,
 	};
 	__u32 one = 1;
 
-	return bpf_map_update_elem(fd, &key, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(m->allow_fd, &key, &one, BPF_ANY) ? -errno : 0;
 }
 
-/* With no --allow, every source of either family is admitted. */
-static int fill_allowed(struct intercept_bpf *skel, const struct config *cfg)
+/* A service's own allow list, else the global one; none given: everyone. */
+static int write_allowed(const struct policy_maps *m, const struct config *cfg, int i)
 {
 	static const struct prefix any4 = { .family = AF_INET }, any6 = { .family = AF_INET6 };
-	int fd = bpf_map__fd(skel->maps.allowed);
-	int i, j, err;
+	const struct service_policy *sp = &cfg->policies[i];
+	const struct prefix *list = cfg->allow;
+	__u32 uid = cfg->service_uids[i];
+	int j, n = cfg->n_allow, err = 0;
 
-	for (i = 0; i < cfg->n_services; i++) {
-		__u32 id = (__u32)i + 1;
-
-		if (!cfg->n_allow) {
-			err = allow_prefix(fd, id, &any4) ?: allow_prefix(fd, id, &any6);
-			if (err)
-				return err;
-		}
-		for (j = 0; j < cfg->n_allow; j++) {
-			err = allow_prefix(fd, id, &cfg->allow[j]);
-			if (err)
-				return err;
-		}
+	if (sp->allow_count > 0) {
+		list = &cfg->service_allow[sp->allow_from];
+		n = sp->allow_count;
 	}
-	return 0;
+	if (!n)
+		return write_allow(m, uid, &any4) ?: write_allow(m, uid, &any6);
+	for (j = 0; j < n && !err; j++)
+		err = write_allow(m, uid, &list[j]);
+	return err;
+}
+
+/*
+ * Removes every entry of one policy map whose generation is not keep. The
+ * generation sits at the same offset (after prefixlen) in all three keys.
+ */
+static int purge_map(int fd, size_t key_size, __u32 keep)
+{
+	unsigned char key[64], next[64];
+	unsigned char *doomed = NULL, *grown;
+	size_t n = 0, i;
+	void *prev = NULL;
+	__u32 gen;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(&gen, next + sizeof(__u32), sizeof(gen));
+		if (gen != keep) {
+			grown = realloc(doomed, (n + 1) * key_size);
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			doomed = grown;
+			memcpy(doomed + n++ * key_size, next, key_size);
+		}
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, doomed + i * key_size);
+	free(doomed);
+	return err;
+}
+
+static int purge_policy(const struct policy_maps *m, __u32 keep)
+{
+	return purge_map(m->svc_fd, sizeof(struct cutthru_service_key), keep)	  ?:
+		       purge_map(m->net_fd, sizeof(struct cutthru_net_key), keep) ?:
+		       purge_map(m->allow_fd, sizeof(struct cutthru_allow_key), keep);
+}
+
+int loader_apply_policy(struct loader *ld, const struct config *cfg)
+{
+	struct policy_maps m = {
+		.gen_fd = bpf_map__fd(ld->skel->maps.config_gen),
+		.svc_fd = bpf_map__fd(ld->skel->maps.services),
+		.net_fd = bpf_map__fd(ld->skel->maps.protected_nets),
+		.allow_fd = bpf_map__fd(ld->skel->maps.allowed),
+	};
+	__u32 zero = 0, current = 0;
+	int i, err = 0;
+
+	if (bpf_map_lookup_elem(m.gen_fd, &zero, &current))
+		return -errno;
+	m.gen = current + 1;
+	/* Whatever a failed earlier attempt left in the new generation. */
+	purge_policy(&m, current);
+	for (i = 0; i < cfg->n_services && !err; i++)
+		err = write_service(&m, &cfg->services[i], cfg->service_uids[i]) ?:
+			      write_allowed(&m, cfg, i);
+	if (err) {
+		purge_policy(&m, current);
+		return err;
+	}
+	/* The switch: one store, read once per packet. */
+	if (bpf_map_update_elem(m.gen_fd, &zero, &m.gen, BPF_ANY))
+		return -errno;
+	return purge_policy(&m, m.gen);
 }
 
 /* The proxy's own addresses, from every interface of this namespace. */
@@ -194,7 +256,8 @@ int loader_load(struct loader *ld, const struct config *cfg)
 		pr_err("loading the BPF programs failed: %s", strerror(-err));
 		goto err_destroy;
 	}
-	err = fill_services(skel, cfg) ?: fill_allowed(skel, cfg) ?: fill_local_addrs(skel);
+	ld->skel = skel;
+	err = loader_apply_policy(ld, cfg) ?: fill_local_addrs(skel);
 	if (err) {
 		pr_err("filling the BPF maps failed: %s", strerror(-err));
 		goto err_destroy;
@@ -204,6 +267,7 @@ int loader_load(struct loader *ld, const struct config *cfg)
 
 err_destroy:
 	intercept_bpf__destroy(skel);
+	ld->skel = NULL;
 	return err;
 }
 
@@ -334,4 +398,5 @@ void loader_proxy_maps(const struct loader *ld, struct proxy_maps *maps)
 	maps->quads_fd = bpf_map__fd(ld->skel->maps.quads);
 	maps->auth_sources_fd = bpf_map__fd(ld->skel->maps.auth_sources);
 	maps->auth_failures_fd = bpf_map__fd(ld->skel->maps.auth_failures);
+	maps->counters_fd = bpf_map__fd(ld->skel->maps.counters);
 }

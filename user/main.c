@@ -3,16 +3,19 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include "cli.h"
+#include "control.h"
 #include "conn.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "report.h"
 #include "routing.h"
 
 #ifndef CUTTHRU_VERSION
@@ -32,7 +35,13 @@ struct daemon {
 	struct io watchdog; /* a timerfd: are filters, rules, routes still there? */
 	int routing_installed;
 	int failed; /* stopped by an error found while running */
+	int argc; /* run's arguments, parsed again at each reload */
+	char **argv;
+	struct control control;
+	struct report report;
 };
+
+static int reload(struct daemon *d, char *msg, size_t len);
 
 /* Raise the soft fd limit to the hard one: each connection costs two. */
 static void raise_fd_limit(void)
@@ -52,11 +61,18 @@ static void on_signal(struct loop *loop, struct io *io, uint32_t events)
 {
 	struct signalfd_siginfo si;
 
+	struct daemon *d = io->ctx;
+	char msg[4096];
+
 	(void)events;
-	if (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
-		pr_notice("received signal %u, stopping", si.ssi_signo);
-		loop->stop = 1;
+	if (read(io->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload(d, msg, sizeof(msg));
+		return;
 	}
+	pr_notice("received signal %u, stopping", si.ssi_signo);
+	loop->stop = 1;
 }
 
 static int setup_signals(struct daemon *d)
@@ -67,6 +83,7 @@ static int setup_signals(struct daemon *d)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -185,13 +202,23 @@ static void log_ready(const struct daemon *d)
 		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table);
 }
 
+static int wants_sockmap(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_services; i++)
+		if (cfg->policies[i].data_path == DATA_PATH_SOCKMAP)
+			return 1;
+	return cfg->data_path == DATA_PATH_SOCKMAP;
+}
+
 /* The kernel cut-through, if asked for and if it proves itself here;
  * otherwise splice, said in one line. */
-static void setup_cut(struct daemon *d)
+static void setup_cut(struct daemon *d, const struct config *cfg)
 {
 	char why[256];
 
-	if (d->cfg.data_path != DATA_PATH_SOCKMAP)
+	if (d->cut_ready || !wants_sockmap(cfg))
 		return;
 	if (cut_init(&d->cut, why, sizeof(why))) {
 		pr_warn("sockmap cut-through unavailable, using splice: %s", why);
@@ -201,6 +228,118 @@ static void setup_cut(struct daemon *d)
 	d->cut_ready = 1;
 	pr_warn("the sockmap data path is experimental: under bulk transfers both ways at once "
 		"it has been seen to deliver bytes twice (README, Data paths)");
+}
+
+/* What a reload cannot change without stopping what it set up. */
+static int restart_only(const struct config *old, const struct config *new, char *msg, size_t len)
+{
+	const char *what = NULL;
+	int i;
+
+	if (old->n_ifaces != new->n_ifaces)
+		what = "interfaces";
+	for (i = 0; !what && i < old->n_ifaces; i++)
+		if (strcmp(old->ifaces[i], new->ifaces[i]))
+			what = "interfaces";
+	if (!what && (old->steer_mark != new->steer_mark || old->table != new->table ||
+		      old->rule_priority != new->rule_priority))
+		what = "mark, table or rule-priority";
+	if (!what && strcmp(old->instance, new->instance))
+		what = "instance";
+	if (!what && (strcmp(old->metrics, new->metrics) || strcmp(old->user, new->user) ||
+		      strcmp(old->access_log, new->access_log)))
+		what = "metrics, user or access-log";
+	if (!what)
+		return 0;
+	snprintf(msg, len, "%s changed: that needs a restart", what);
+	return -EINVAL;
+}
+
+/*
+ * SIGHUP or "cutthru reload": the config file and the flags again, as one
+ * new configuration; applied whole (BPF maps by one generation switch,
+ * the daemon by one pointer) or not at all, the old one staying.
+ */
+static int reload(struct daemon *d, char *msg, size_t len)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	struct live_config *lc = NULL;
+	int err;
+
+	if (!cfg) {
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
+	err = cli_parse_run(d->argc, d->argv, cfg, msg, len);
+	err = err ?: restart_only(&d->cfg, cfg, msg, len);
+	if (!err) {
+		lc = live_config_new(cfg, msg, len);
+		err = lc ? 0 : -EINVAL;
+	}
+	if (!err) {
+		setup_cut(d, cfg);
+		if (d->cut_ready && !d->proxy.cut)
+			err = proxy_set_cut(&d->proxy, &d->cut);
+		err = err ?: proxy_prepare(&d->proxy, cfg);
+		if (err)
+			snprintf(msg, len, "%s", strerror(-err));
+	}
+	if (!err) {
+		err = loader_apply_policy(&d->loader, cfg);
+		if (err)
+			snprintf(msg, len, "updating the BPF policy maps: %s", strerror(-err));
+	}
+	if (err) {
+		pr_err("reload refused, the running configuration stays: %s", msg);
+		live_config_put(lc);
+		free(cfg);
+		return err;
+	}
+	proxy_use(&d->proxy, lc);
+	d->cfg = *cfg;
+	free(cfg);
+	snprintf(msg, len, "reloaded: %d service(s)", d->cfg.n_services);
+	pr_notice("%s", msg);
+	return 0;
+}
+
+static int on_control(void *ctx, const char *command, int json, FILE *out)
+{
+	struct daemon *d = ctx;
+	char msg[4096];
+	int err;
+
+	if (!strcmp(command, "status"))
+		return report_status(&d->report, json, out);
+	if (!strcmp(command, "conns"))
+		return report_conns(&d->report, json, out);
+	if (!strcmp(command, "stats"))
+		return report_stats(&d->report, json, out);
+	if (!strcmp(command, "reload")) {
+		err = reload(d, msg, sizeof(msg));
+		fprintf(out, "%s\n", msg);
+		return err;
+	}
+	fprintf(out, "unknown command '%s'\n", command);
+	return -EINVAL;
+}
+
+static int open_control(struct daemon *d)
+{
+	int err;
+
+	d->control.handle = on_control;
+	d->control.ctx = d;
+	d->report.proxy = &d->proxy;
+	d->report.started_ms = now_ms();
+	err = control_open(&d->control, &d->loop, d->cfg.instance);
+	if (err == -EADDRINUSE)
+		pr_err("another cutthru of instance '%s' is running (its control socket answers)",
+		       d->cfg.instance);
+	else if (err)
+		pr_err("opening the control socket %s/%s.sock failed: %s", CONTROL_DIR,
+		       d->cfg.instance, strerror(-err));
+	return err;
 }
 
 static int run_daemon(struct daemon *d)
@@ -225,10 +364,11 @@ static int run_daemon(struct daemon *d)
 	err = loader_load(&d->loader, &d->cfg);
 	if (err)
 		goto out_loop;
-	setup_cut(d);
+	setup_cut(d, &d->cfg);
 	loader_proxy_maps(&d->loader, &maps);
+	d->report.counters_fd = maps.counters_fd;
 	err = proxy_init(&d->proxy, &d->loop, &d->cfg, &maps, d->cut_ready ? &d->cut : NULL);
-	err = err ?: setup_signals(d) ?: open_listeners(d);
+	err = err ?: setup_signals(d) ?: open_control(d) ?: open_listeners(d);
 	if (err)
 		goto out_proxy;
 	err = routing_install(&d->cfg);
@@ -255,6 +395,7 @@ out_detach:
 out_routing:
 	routing_remove(&d->cfg);
 out_proxy:
+	control_close(&d->control);
 	proxy_shutdown(&d->proxy);
 	if (d->cut_ready)
 		cut_close(&d->cut);
@@ -267,9 +408,11 @@ out_loop:
 static int cmd_run(int argc, char **argv)
 {
 	static struct daemon d;
-	char err_text[256];
+	char err_text[4096];
 	int err;
 
+	d.argc = argc;
+	d.argv = argv;
 	err = cli_parse_run(argc, argv, &d.cfg, err_text, sizeof(err_text));
 	if (err == 1) {
 		cli_usage(stdout);
@@ -286,11 +429,61 @@ static int cmd_run(int argc, char **argv)
 	return run_daemon(&d) ? 1 : 0;
 }
 
+/* Validates a config file as run --config would read it, users files
+ * included; every error as FILE:LINE: what. */
+static int cmd_check_config(int argc, char **argv)
+{
+	static struct config cfg;
+	struct live_config *lc;
+	char *args[] = { "run", "--config", NULL, NULL };
+	static char msg[8192];
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: cutthru check-config FILE\n");
+		return EXIT_USAGE;
+	}
+	args[2] = argv[1];
+	if (cli_parse_run(3, args, &cfg, msg, sizeof(msg))) {
+		fprintf(stderr, "%s\n", msg);
+		return 1;
+	}
+	lc = live_config_new(&cfg, msg, sizeof(msg));
+	if (!lc) {
+		fprintf(stderr, "%s\n", msg);
+		return 1;
+	}
+	live_config_put(lc);
+	printf("%s: ok (%d interface(s), %d service(s))\n", argv[1], cfg.n_ifaces, cfg.n_services);
+	return 0;
+}
+
+/* reload, status, conns, stats [--json] [--instance NAME]: ask the daemon. */
+static int cmd_control(int argc, char **argv)
+{
+	const char *instance = DEFAULT_INSTANCE;
+	int i, json = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--instance") && i + 1 < argc &&
+			   valid_instance_name(argv[i + 1])) {
+			instance = argv[++i];
+		} else {
+			fprintf(stderr, "usage: cutthru %s [--json] [--instance NAME]\n", argv[0]);
+			return EXIT_USAGE;
+		}
+	}
+	return control_request(instance, argv[0], json);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "run", cmd_run },
+	{ "run", cmd_run },	   { "check-config", cmd_check_config },
+	{ "reload", cmd_control }, { "status", cmd_control },
+	{ "conns", cmd_control },  { "stats", cmd_control },
 };
 
 int main(int argc, char **argv)

@@ -138,29 +138,65 @@ static void on_auth_done(struct loop *loop, struct io *io, uint32_t events)
 	inspect_auth_done(io->ctx);
 }
 
-/* The users files, and the workers that check passwords, when a service
- * needs them. */
-static int start_auth(struct proxy *p)
+struct live_config *live_config_new(const struct config *cfg, char *err, size_t errlen)
 {
-	const struct config *cfg = p->cfg;
-	char err[512];
-	int i, ret, any = 0;
+	struct live_config *lc = calloc(1, sizeof(*lc));
+	char why[512];
+	int i;
 
+	if (!lc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	lc->cfg = *cfg;
+	lc->refs = 1;
 	for (i = 0; i < cfg->n_services; i++) {
 		const struct service_policy *sp = &cfg->policies[i];
 
-		if (sp->module != AUTH_HTTP_BASIC)
+		if (sp->module != AUTH_HTTP_BASIC || !sp->users_file[0])
 			continue;
-		any = 1;
-		if (!sp->users_file[0])
-			continue;
-		ret = auth_users_load(sp->users_file, &p->users[i], err, sizeof(err));
-		if (ret) {
-			pr_err("users file %s", err);
-			return ret;
+		if (auth_users_load(sp->users_file, &lc->users[i], why, sizeof(why))) {
+			snprintf(err, errlen, "users file %s", why);
+			live_config_put(lc);
+			return NULL;
 		}
 	}
-	if (!any)
+	return lc;
+}
+
+struct live_config *live_config_get(struct live_config *lc)
+{
+	lc->refs++;
+	return lc;
+}
+
+void live_config_put(struct live_config *lc)
+{
+	int i;
+
+	if (!lc || --lc->refs > 0)
+		return;
+	for (i = 0; i < CONFIG_SERVICES_MAX; i++)
+		auth_users_free(lc->users[i]);
+	free(lc);
+}
+
+static int needs_auth_workers(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_services; i++)
+		if (cfg->policies[i].module == AUTH_HTTP_BASIC)
+			return 1;
+	return 0;
+}
+
+/* The workers that check passwords, once a service needs them. */
+static int start_auth(struct proxy *p, const struct config *cfg)
+{
+	int ret;
+
+	if (p->auth_started || !needs_auth_workers(cfg))
 		return 0;
 	ret = auth_pool_start(&p->auth);
 	if (ret) {
@@ -169,6 +205,21 @@ static int start_auth(struct proxy *p)
 	}
 	p->auth_started = 1;
 	return io_add(p->loop, &p->auth_done, p->auth.event_fd, EPOLLIN, on_auth_done, p);
+}
+
+int proxy_prepare(struct proxy *p, const struct config *cfg)
+{
+	if (p->auth_started || !needs_auth_workers(cfg))
+		return 0;
+	return start_auth(p, cfg);
+}
+
+void proxy_use(struct proxy *p, struct live_config *lc)
+{
+	live_config_put(p->live);
+	p->live = lc;
+	p->cfg = &lc->cfg;
+	p->stats.reloads++;
 }
 
 static void on_cut_events(struct loop *loop, struct io *io, uint32_t events)
@@ -180,8 +231,9 @@ static void on_cut_events(struct loop *loop, struct io *io, uint32_t events)
 	cut_consume_events(p->cut);
 }
 
-static int watch_cut(struct proxy *p)
+int proxy_set_cut(struct proxy *p, struct cut *cut)
 {
+	p->cut = cut;
 	p->flow_conns = calloc(CUTTHRU_CUT_SOCKS_MAX, sizeof(*p->flow_conns));
 	if (!p->flow_conns)
 		return -ENOMEM;
@@ -195,9 +247,16 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 {
 	int i, err;
 
+	char why[512];
+
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
-	p->cfg = cfg;
+	p->live = live_config_new(cfg, why, sizeof(why));
+	if (!p->live) {
+		pr_err("%s", why);
+		return -EINVAL;
+	}
+	p->cfg = &p->live->cfg;
 	p->quads_fd = maps->quads_fd;
 	p->auth_sources_fd = maps->auth_sources_fd;
 	p->auth_failures_fd = maps->auth_failures_fd;
@@ -209,14 +268,14 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	list_init(&p->lingering);
 	list_init(&p->polling);
 	list_init(&p->closed);
-	err = access_log_open(p) ?: start_auth(p);
+	err = access_log_open(p) ?: start_auth(p, p->cfg);
 	if (err)
 		return err;
 	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
 	if (err)
 		return err;
 	if (cut) {
-		err = watch_cut(p);
+		err = proxy_set_cut(p, cut);
 		if (err)
 			return err;
 	}
@@ -312,17 +371,14 @@ void proxy_shutdown(struct proxy *p)
 
 void proxy_free_auth(struct proxy *p)
 {
-	int i;
-
 	if (p->auth_started) {
 		io_del(p->loop, &p->auth_done);
 		auth_pool_stop(&p->auth);
 		p->auth_started = 0;
 	}
-	for (i = 0; i < CONFIG_SERVICES_MAX; i++) {
-		auth_users_free(p->users[i]);
-		p->users[i] = NULL;
-	}
+	live_config_put(p->live);
+	p->live = NULL;
+	p->cfg = NULL;
 	if (p->access_log_fd >= 0)
 		close(p->access_log_fd);
 	p->access_log_fd = -1;

@@ -26,6 +26,7 @@ void service_policy_defaults(struct service_policy *sp)
 	sp->max_failures = DEFAULT_MAX_FAILURES;
 	sp->failure_window_s = DEFAULT_FAILURE_WINDOW_S;
 	sp->block_s = DEFAULT_BLOCK_S;
+	sp->data_path = -1;
 }
 
 static int copy_text(char *dst, size_t size, const char *src)
@@ -147,6 +148,21 @@ static int set_realm(struct service_policy *sp, const char *v)
 }
 
 #define DAY_S (24u * 3600)
+
+static const char *const option_names[] = {
+	"realm",	  "credentials",  "user-header",    "after-auth", "uauth-idle",
+	"uauth-absolute", "max-failures", "failure-window", "block",	  NULL,
+};
+
+int service_option_known(const char *name)
+{
+	const char *const *n;
+
+	for (n = option_names; *n; n++)
+		if (!strcmp(*n, name))
+			return 1;
+	return 0;
+}
 
 int service_policy_set_option(struct service_policy *sp, const char *text)
 {

@@ -44,6 +44,10 @@ struct service_policy {
 	uint32_t max_failures; /* 0: no limiter */
 	uint32_t failure_window_s;
 	uint32_t block_s;
+	/* Admitted sources of this service: cfg->service_allow[allow_from...]
+	 * when allow_count > 0, else the global list. */
+	int allow_from, allow_count;
+	int data_path; /* enum data_path, or -1: the global one */
 };
 
 void service_policy_defaults(struct service_policy *sp);
@@ -52,6 +56,8 @@ void service_policy_defaults(struct service_policy *sp);
  * "http-basic:pam:SERVICE", "tls-sni:NAME[,NAME...]". Returns 0 or -EINVAL.
  */
 int service_policy_set_module(struct service_policy *sp, const char *text);
+/* Is name a key of --auth-opt? */
+int service_option_known(const char *name);
 /* --auth-opt KEY=VALUE; see cli_usage(). Returns 0 or -EINVAL. */
 int service_policy_set_option(struct service_policy *sp, const char *text);
 /* Is the module's configuration complete and consistent? Names what is

@@ -63,53 +63,66 @@ struct cutthru_conn {
 _Static_assert(sizeof(struct cutthru_conn) == 56, "conn value layout");
 
 /*
- * Protected services: one LPM trie for both families. The port and family
- * lead the key so they are always matched in full; the address follows and
- * is matched up to the service's prefix length. prefixlen counts the bits
- * after itself: 32 (port, family, pad) + the address prefix.
+ * The policy maps (services, protected_nets, allowed) hold two generations
+ * of the configuration: a reload writes the new one beside the old, flips
+ * config_gen[0] (one atomic store: every packet reads it once and sees one
+ * whole configuration), then removes the old. The generation leads every
+ * key, so it is always matched in full.
+ */
+
+/*
+ * Protected services: one LPM trie for both families. The generation, port
+ * and family lead the key; the address follows and is matched up to the
+ * service's prefix length. prefixlen counts the bits after itself: 64
+ * (generation, port, family, pad) + the address prefix.
  */
 struct cutthru_service_key {
 	__u32 prefixlen;
+	__u32 gen;
 	__be16 port;
 	__u8 family;
 	__u8 pad;
 	union cutthru_addr addr;
 };
-_Static_assert(sizeof(struct cutthru_service_key) == 24, "service key layout");
-#define CUTTHRU_SERVICE_KEY_FIXED_BITS 32
+_Static_assert(sizeof(struct cutthru_service_key) == 28, "service key layout");
+#define CUTTHRU_SERVICE_KEY_FIXED_BITS 64
 
 struct cutthru_service {
-	__u32 id; /* 1-based; 0 is never a service */
+	/* Stable across reloads and restarts (a hash of the prefix and port),
+	 * never 0: what the allowed and auth maps are keyed by. */
+	__u32 id;
 	__u32 flags; /* reserved */
 };
 
 /*
  * Protected networks, by address only: what a fragment or an unparsable
  * packet is compared with, since it carries no port. prefixlen counts
- * 32 (family, pad) + the address prefix.
+ * 64 (generation, family, pad) + the address prefix.
  */
 struct cutthru_net_key {
 	__u32 prefixlen;
+	__u32 gen;
 	__u8 family;
 	__u8 pad[3];
 	union cutthru_addr addr;
 };
-_Static_assert(sizeof(struct cutthru_net_key) == 24, "net key layout");
-#define CUTTHRU_NET_KEY_FIXED_BITS 32
+_Static_assert(sizeof(struct cutthru_net_key) == 28, "net key layout");
+#define CUTTHRU_NET_KEY_FIXED_BITS 64
 
 /*
- * Admitted sources, per service: prefixlen counts 64 (service id, family,
- * pad) + the source prefix.
+ * Admitted sources, per service: prefixlen counts 96 (generation, service
+ * id, family, pad) + the source prefix.
  */
 struct cutthru_allow_key {
 	__u32 prefixlen;
+	__u32 gen;
 	__u32 service_id;
 	__u8 family;
 	__u8 pad[3];
 	union cutthru_addr addr;
 };
-_Static_assert(sizeof(struct cutthru_allow_key) == 28, "allow key layout");
-#define CUTTHRU_ALLOW_KEY_FIXED_BITS 64
+_Static_assert(sizeof(struct cutthru_allow_key) == 32, "allow key layout");
+#define CUTTHRU_ALLOW_KEY_FIXED_BITS 96
 
 /* The proxy's own addresses: traffic to them goes to the local stack. */
 struct cutthru_local_key {

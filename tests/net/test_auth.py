@@ -136,11 +136,13 @@ def test_yescrypt_user_and_stripped_credentials_with_user_header(topo, web):
     d = start(topo, *http_basic_args(users_file(topo.tmp), "credentials=strip",
                                      "user-header=on"))
     status, _ = curl(topo, f"http://{SERVER4}/a", "-u", f"bob:{USERS['bob']}",
-                     "-H", "X-Authenticated-User: root", "-H", "X-Other: kept")
+                     "-H", "X-Authenticated-User: root", "-H", "X_Authenticated_User: root",
+                     "-H", "X-Other: kept")
     assert status == 200
     req = web[0].requests[0]
     assert "authorization" not in req["header_names"], "credentials were not stripped"
     assert req["header_names"].count("x-authenticated-user") == 1, req["header_names"]
+    assert "x_authenticated_user" not in req["header_names"], "the underscore spelling got through"
     assert req["headers"]["X-Authenticated-User"] == "bob", "client-sent header not replaced"
     assert req["headers"]["X-Other"] == "kept"
     d.assert_clean_exit()
@@ -213,7 +215,8 @@ def test_failed_logins_block_the_source_until_it_expires(topo, web):
                 timeout=1)[0] == 0
     time.sleep(max(0, blocked_at + 2.3 - time.time()))
     assert curl(topo, f"http://{SERVER4}/", "-u", f"alice:{USERS['alice']}")[0] == 200
-    assert "blocked from service 1 for 2 s after 3 failed logins" in d.text()
+    assert f"source {CLIENT4} blocked from {SERVER4}/32:80 for 2 s after 3 failed logins" \
+        in d.text()
     d.assert_clean_exit()
 
 

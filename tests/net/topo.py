@@ -60,6 +60,11 @@ class Daemon:
                    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87",
                    **(env or {}))
+        # An instance of the test's own: its control socket and pins do not
+        # meet another run's.
+        if "--instance" not in args:
+            args = args + ["--instance", topo.tag]
+        self.instance = args[args.index("--instance") + 1]
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", topo.proxy, *wrapper, binary, "run"] + args,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
@@ -185,6 +190,10 @@ class Topology:
     def cutthru(self, *args):
         """Runs cutthru in the proxy namespace to completion."""
         return run("ip", "netns", "exec", self.proxy, CUTTHRU, *args, check=False)
+
+    def ctl(self, daemon, command, *args):
+        """cutthru COMMAND --instance (the daemon's) ARGS: reload, status, ..."""
+        return run(CUTTHRU, command, "--instance", daemon.instance, *args, check=False)
 
     def sh(self, ns, *cmd, check=True):
         return run("ip", "netns", "exec", ns, *cmd, check=check)

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The daemon's state as the control socket (and the metrics) report it. */
+#ifndef CUTTHRU_REPORT_H
+#define CUTTHRU_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "cutthru/abi.h"
+#include "conn.h"
+
+struct report {
+	const struct proxy *proxy;
+	int counters_fd; /* the verdict counters (per CPU) */
+	uint64_t started_ms;
+};
+
+const char *reason_name(unsigned int reason);
+const char *phase_name(enum conn_phase phase);
+/* The per-CPU verdict counters, summed. */
+int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS]);
+
+int report_status(const struct report *r, int json, FILE *out);
+int report_conns(const struct report *r, int json, FILE *out);
+int report_stats(const struct report *r, int json, FILE *out);
+
+#endif
