@@ -62,6 +62,8 @@ for t in "$BUILD"/tests/test_*; do
 	suite "unit:$(basename "$t")" "$t"
 done
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
+# The parsers' libFuzzer targets, about 20 s each (`make fuzz-parsers` for longer).
+suite "fuzz:parsers" tests/fuzz/run-parsers.sh 20 "$BUILD"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
 suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
 

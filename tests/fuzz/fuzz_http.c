@@ -258,6 +258,20 @@ static void check_credentials(const char *value, size_t len, const char *user, c
 	free(encoded);
 }
 
+/* Buffers of exactly the size needed, and one byte less (heap, so that ASan
+ * sees a write past the end). */
+static void check_exact_sizes(const char *value, size_t len, size_t ulen, size_t plen)
+{
+	char *user = malloc(ulen + 1), *pass = malloc(plen + 1);
+
+	CHECK(http_basic_decode(value, len, user, ulen + 1, pass, plen + 1) == 0);
+	CHECK(strlen(user) == ulen && strlen(pass) == plen);
+	CHECK(http_basic_decode(value, len, user, ulen, pass, plen + 1) == -ENAMETOOLONG);
+	CHECK(http_basic_decode(value, len, user, ulen + 1, pass, plen) == -ENAMETOOLONG);
+	free(user);
+	free(pass);
+}
+
 static void check_basic(const uint8_t *data, size_t len, size_t small_user, size_t small_pass)
 {
 	char *value = malloc(len ? len : 1), *user = malloc(len + 1), *pass = malloc(len + 1);
@@ -283,6 +297,8 @@ static void check_basic(const uint8_t *data, size_t len, size_t small_user, size
 	}
 	if (small)
 		CHECK(all_zero(su, small_user) && all_zero(sp, small_pass));
+	if (ret == 0)
+		check_exact_sizes(value, len, strlen(user), strlen(pass));
 	free(value);
 	free(user);
 	free(pass);

@@ -12,9 +12,12 @@
  * - hello_len within the buffer; prefixes (copied to buffers of exactly
  *   their size) answer -EAGAIN or the whole input's answer, and the
  *   ClientHello alone answers the same as with bytes after it;
- * - max_len: hello_len - 1 gives -E2BIG, hello_len the same answer;
+ * - max_len: hello_len - 1 gives -E2BIG, hello_len the same answer, and a
+ *   limit the first 9 bytes already prove too small gives -E2BIG from them;
  * - a name_size one short gives -ENAMETOOLONG;
- * - sni_match of the name against patterns built from it.
+ * - sni_match of the name against patterns built from it;
+ * - and, for text "PATTERN\nNAME", sni_match, sni_pattern_valid and
+ *   sni_name_valid against references written from their comments.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -246,6 +249,26 @@ static void check_match(const char *name)
 	}
 }
 
+/*
+ * The first record's header and the handshake header bound the ClientHello
+ * from below (the rest needs at least one more record header): a limit under
+ * that bound is refused from those 9 bytes alone, not later.
+ */
+static void check_e2big_early(const uint8_t *data, size_t hello_len)
+{
+	size_t rec = (size_t)data[3] << 8 | data[4], need, bound;
+	char name[NAME_SIZE];
+	size_t len = 0;
+
+	if (rec < 4)
+		return;
+	need = 4 + ((size_t)data[6] << 16 | (size_t)data[7] << 8 | data[8]);
+	bound = 5 + rec + (need > rec ? 5 + need - rec : 0);
+	CHECK(bound <= hello_len);
+	CHECK(parse_copy(data, 9, bound - 1, name, sizeof(name), &len) == -E2BIG);
+	CHECK(parse_copy(data, 9, bound, name, sizeof(name), &len) == -EAGAIN);
+}
+
 static void check_input(const uint8_t *data, size_t size)
 {
 	char name[NAME_SIZE], ref_name[NAME_SIZE];
@@ -278,6 +301,7 @@ static void check_input(const uint8_t *data, size_t size)
 		if (ret == 1)
 			CHECK(parse_copy(data, size, SIZE_MAX, small, strlen(name), &len2) ==
 			      -ENAMETOOLONG);
+		check_e2big_early(data, hello_len);
 		check_prefix(data, hello_len, ret, hello_len, name);
 		check_prefix(data, hello_len - 1, ret, hello_len, name);
 	}
@@ -321,9 +345,70 @@ static void check_reframed(const uint8_t *data, size_t size)
 	free(out);
 }
 
+static void ascii_lower(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s += 'a' - 'A';
+}
+
+/* Reference pattern check and match, written from sni_match's comment. */
+static int ref_pattern_valid(const char *pattern)
+{
+	char *low = strdup(pattern);
+	int ok;
+
+	ascii_lower(low);
+	ok = strcmp(low, "*") == 0 || ref_dns_name(low) ||
+	     (strncmp(low, "*.", 2) == 0 && ref_dns_name(low + 2));
+	free(low);
+	return ok;
+}
+
+static int ref_match(const char *pattern, const char *name)
+{
+	char *p = strdup(pattern), *n = strdup(name);
+	size_t pl, nl;
+	int ok = 0;
+
+	ascii_lower(p);
+	ascii_lower(n);
+	pl = strlen(p);
+	nl = strlen(n);
+	if (!ref_pattern_valid(p) || !ref_dns_name(n))
+		ok = 0;
+	else if (strcmp(p, "*") == 0)
+		ok = 1;
+	else if (p[0] == '*') /* "*.suffix": n = labels "." suffix */
+		ok = nl > pl - 1 && strcmp(n + nl - (pl - 1), p + 1) == 0 && n[nl - pl] != '.';
+	else
+		ok = strcmp(p, n) == 0;
+	free(p);
+	free(n);
+	return ok;
+}
+
+/* Text "PATTERN\nNAME" (each up to a NUL): sni_match against ref_match. */
+static void check_match_strings(const uint8_t *data, size_t size)
+{
+	const uint8_t *nl = memchr(data, '\n', size);
+	char *pattern, *name;
+
+	if (!nl || size > 1024)
+		return;
+	pattern = strndup((const char *)data, nl - data);
+	name = strndup((const char *)nl + 1, size - (nl + 1 - data));
+	CHECK(sni_pattern_valid(pattern) == ref_pattern_valid(pattern));
+	CHECK(sni_match(pattern, name) == ref_match(pattern, name));
+	CHECK(sni_name_valid(name) == ref_dns_name(name));
+	free(pattern);
+	free(name);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_input(data, size);
 	check_reframed(data, size);
+	check_match_strings(data, size);
 	return 0;
 }

@@ -142,6 +142,7 @@ struct hello {
 	int no_extensions;
 	const char *names[3]; /* host_name entries; none: no server_name */
 	int sni_twice; /* the server_name extension twice */
+	int sni_last; /* server_name as the last extension (else one follows) */
 	uint8_t name_type; /* of the first entry */
 	size_t padding; /* a padding extension of this size before server_name */
 	int trailing; /* bytes after the extensions, inside the message */
@@ -179,12 +180,15 @@ static void put_extensions(struct bytes *b, const struct hello *h)
 		put_uint(b, h->padding, 2);
 		put_fill(b, 0, h->padding);
 	}
+	if (h->sni_last)
+		put(b, versions, sizeof(versions));
 	if (h->names[0]) {
 		put_server_name(b, h);
 		if (h->sni_twice)
 			put_server_name(b, h);
 	}
-	put(b, versions, sizeof(versions));
+	if (!h->sni_last)
+		put(b, versions, sizeof(versions));
 	vec_close(b, exts, 2, h->exts_delta);
 }
 
@@ -397,6 +401,9 @@ static void test_built_valid(void **state)
 	h = (struct hello){ .names = { "a.org" }, .session_id_delta = -32, .version = 0x0301 };
 	build_wire(&h, 16384);
 	expect_name(wire.d, wire.n, "a.org", wire.n);
+	h = (struct hello){ .names = { "a.org" }, .sni_last = 1 };
+	build_wire(&h, 16384);
+	expect_name(wire.d, wire.n, "a.org", wire.n);
 	h = (struct hello){ .names = { "a.org" }, .comp_delta = 254, .suites_delta = 100 };
 	build_wire(&h, 16384);
 	expect_name(wire.d, wire.n, "a.org", wire.n);
@@ -441,6 +448,10 @@ static const struct {
 	{ "wildcard", { .names = { "*.a.org" } } },
 	{ "IPv6 literal", { .names = { "2001:db8::1" } } },
 	{ "name longer than its list", { .names = { "a.org" }, .name_delta = 1 } },
+	{ "name past the end of the message",
+	  { .names = { "a.org" }, .name_delta = 1, .sni_last = 1 } },
+	{ "name far past the end of the message",
+	  { .names = { "a.org" }, .name_delta = 200, .sni_last = 1 } },
 	{ "name shorter than its list", { .names = { "a.org" }, .name_delta = -1 } },
 	{ "list longer than its extension", { .names = { "a.org" }, .list_delta = 1 } },
 	{ "list shorter than its extension", { .names = { "a.org" }, .list_delta = -1 } },
