@@ -26,7 +26,7 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lconfig
+LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lconfig -lmicrohttpd
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(MULTIARCH) $(BPF_EXTRA)
@@ -37,7 +37,7 @@ SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
 LIB_SRCS := access_log addr auth cli conn conn_cut cut http inspect loader log loop proxy relay \
-	report routing service tls config control
+	report routing service tls config control pin metrics
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_http test_relay test_tls

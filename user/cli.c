@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "config.h"
+#include "pin.h"
 
 enum long_only_opt {
 	OPT_MARK = 0x100,
@@ -26,6 +27,7 @@ enum long_only_opt {
 	OPT_INSTANCE,
 	OPT_METRICS,
 	OPT_USER,
+	OPT_BPFFS,
 	OPT_SPOOF_PORT, /* config file only: spoof-port = true|false */
 	OPT_LOG_LEVEL, /* config file only */
 };
@@ -51,6 +53,7 @@ static const struct option run_options[] = {
 	{ "instance", required_argument, NULL, OPT_INSTANCE },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "user", required_argument, NULL, OPT_USER },
+	{ "bpffs", required_argument, NULL, OPT_BPFFS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -86,6 +89,8 @@ void cli_usage(FILE *out)
 		"      --metrics ADDR:PORT  Prometheus metrics over HTTP on ADDR:PORT\n"
 		"      --user USER          after set-up, run as USER with only the\n"
 		"                           capabilities still needed\n"
+		"      --bpffs DIR          the BPF filesystem; maps are pinned in\n"
+		"                           DIR/cutthru/NAME (default %s)\n"
 		"  -i, --interface IFACE    attach to the ingress of IFACE (repeatable; every\n"
 		"                           interface clients or protected servers are behind)\n"
 		"  -p, --protect ADDR:PORT  protect a service; ADDR may be a prefix:\n"
@@ -129,9 +134,9 @@ void cli_usage(FILE *out)
 		"  -v, --verbose            debug messages\n"
 		"  -h, --help               this text\n"
 		"      --version            the version\n",
-		DEFAULT_INSTANCE, DEFAULT_STEER_MARK, DEFAULT_TABLE, DEFAULT_RULE_PRIORITY,
-		DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE, DEFAULT_REALM,
-		DEFAULT_UAUTH_IDLE_S, DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES,
+		DEFAULT_INSTANCE, DEFAULT_BPFFS, DEFAULT_STEER_MARK, DEFAULT_TABLE,
+		DEFAULT_RULE_PRIORITY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE,
+		DEFAULT_REALM, DEFAULT_UAUTH_IDLE_S, DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES,
 		DEFAULT_FAILURE_WINDOW_S, DEFAULT_BLOCK_S, DEFAULT_INSPECT_TIMEOUT_MS,
 		DEFAULT_INSPECT_BUFFER);
 }
@@ -150,6 +155,7 @@ void config_defaults(struct config *cfg)
 	cfg->inspect_timeout_ms = DEFAULT_INSPECT_TIMEOUT_MS;
 	cfg->inspect_buffer = DEFAULT_INSPECT_BUFFER;
 	snprintf(cfg->instance, sizeof(cfg->instance), "%s", DEFAULT_INSTANCE);
+	snprintf(cfg->bpffs, sizeof(cfg->bpffs), "%s", DEFAULT_BPFFS);
 }
 
 int valid_instance_name(const char *text)
@@ -365,6 +371,8 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	}
 	case OPT_USER:
 		return copy_arg(cfg->user, sizeof(cfg->user), arg);
+	case OPT_BPFFS:
+		return arg[0] == '/' ? copy_arg(cfg->bpffs, sizeof(cfg->bpffs), arg) : -EINVAL;
 	case OPT_SPOOF_PORT:
 		return parse_flag(arg, &cfg->spoof_port);
 	case OPT_LOG_LEVEL:

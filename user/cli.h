@@ -60,6 +60,7 @@ struct config {
 	char instance[CONFIG_INSTANCE_MAX]; /* names the pins and the socket */
 	char metrics[64]; /* --metrics ADDR:PORT, "" for none */
 	char user[64]; /* --user: run as this user after set-up */
+	char bpffs[SERVICE_PATH_MAX]; /* where bpffs is (or gets) mounted */
 	/* Which lists the config file filled: a flag replaces them whole. */
 	int file_ifaces, file_services, file_allow;
 	int quiet;

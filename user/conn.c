@@ -28,6 +28,26 @@ static const char *const close_reason_names[CLOSE_REASONS] = {
 	[CLOSE_CLIENT_GONE] = "client-gone",
 };
 
+const double duration_bucket_s[DURATION_BUCKETS] = { 0.01, 0.1, 1, 10, 60, 600, 3600, 86400 };
+
+/* What a closed connection adds to the metrics' byte and time counters. */
+static void count_closed(struct proxy_stats *st, const struct conn *c)
+{
+	uint64_t ms = now_ms() - c->started_ms;
+	enum data_path path;
+	int i;
+
+	if (c->data_path && !data_path_parse(c->data_path, &path)) {
+		st->bytes[path][0] += c->client.bytes_rx;
+		st->bytes[path][1] += c->server.bytes_rx;
+	}
+	for (i = 0; i < DURATION_BUCKETS; i++)
+		if ((double)ms / 1000 <= duration_bucket_s[i])
+			st->duration_le[i]++;
+	st->duration_count++;
+	st->duration_sum_ms += ms;
+}
+
 const char *close_reason_name(enum close_reason reason)
 {
 	return reason < CLOSE_REASONS ? close_reason_names[reason] : "?";
@@ -77,6 +97,7 @@ void conn_close(struct conn *c, enum close_reason reason)
 	leg_close(&c->server, reset);
 	bpf_map_delete_elem(p->quads_fd, &c->quad);
 	access_log_record(p, c);
+	count_closed(&p->stats, c);
 
 	c->phase = PHASE_CLOSED;
 	p->stats.closed[reason]++;

@@ -105,6 +105,10 @@ struct conn {
 	struct list_node timer_link; /* on one of proxy's timer lists or polling */
 };
 
+/* Upper bounds (seconds) of the connection-duration histogram's buckets. */
+#define DURATION_BUCKETS 8
+extern const double duration_bucket_s[DURATION_BUCKETS];
+
 struct proxy_stats {
 	uint64_t accepted;
 	uint64_t active;
@@ -118,6 +122,10 @@ struct proxy_stats {
 	uint64_t inspect_refused;
 	uint64_t reloads;
 	uint64_t closed[CLOSE_REASONS];
+	uint64_t bytes[DATA_PATHS][2]; /* closed connections: to server, client */
+	uint64_t duration_le[DURATION_BUCKETS]; /* cumulative, as Prometheus */
+	uint64_t duration_count;
+	uint64_t duration_sum_ms;
 };
 
 struct proxy {

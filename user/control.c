@@ -221,6 +221,20 @@ static int print_answer(int fd)
 	return is_error;
 }
 
+int control_request_quiet(const char *instance)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (socket_path(instance, &sun))
+		return -ENAMETOOLONG;
+	fd = connect_to(&sun);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int control_request(const char *instance, const char *command, int json)
 {
 	struct sockaddr_un sun;

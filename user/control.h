@@ -30,5 +30,7 @@ void control_close(struct control *ctl);
 /* Client side: sends one request, prints the body to stdout or the error
  * to stderr. Returns the exit code: 0, 1 (error answer) or 2 (no daemon). */
 int control_request(const char *instance, const char *command, int json);
+/* Does a daemon of instance answer? 0 if so, else -errno. */
+int control_request_quiet(const char *instance);
 
 #endif

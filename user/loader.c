@@ -14,13 +14,16 @@
 #include "conn.h"
 #include "loader.h"
 #include "log.h"
+#include "pin.h"
 #include "routing.h"
 
 /* libbpf's messages at our levels; a verifier log can be long, so it is
  * written whole rather than through log_msg's line buffer. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level ours = level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG;
+	enum log_level ours = level == LIBBPF_WARN ? LOG_LVL_WARN :
+			      level == LIBBPF_INFO ? LOG_LVL_INFO :
+						     LOG_LVL_DEBUG;
 
 	if (ours > log_get_level())
 		return 0;
@@ -240,23 +243,80 @@ static int fill_local_addrs(struct intercept_bpf *skel)
 	return err;
 }
 
+/* Every map but the listener sockmap (its sockets die with the daemon) and
+ * the .rodata: pinned by name. */
+static int set_pins(struct intercept_bpf *skel, const char *dir)
+{
+	struct bpf_map *map;
+	char path[512];
+	int err;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (map == skel->maps.listeners || bpf_map__is_internal(map))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static struct intercept_bpf *open_pinned(const struct config *cfg, const char *dir, int *err)
+{
+	struct intercept_bpf *skel = intercept_bpf__open();
+
+	if (!skel) {
+		*err = -errno;
+		return NULL;
+	}
+	skel->rodata->steer_mark = cfg->steer_mark;
+	*err = set_pins(skel, dir) ?: intercept_bpf__load(skel);
+	if (*err) {
+		intercept_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+/* Addresses the router no longer has must not stay "local". */
+static void clear_map(int fd)
+{
+	unsigned char key[64];
+
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
 int loader_load(struct loader *ld, const struct config *cfg)
 {
 	struct intercept_bpf *skel;
+	char dir[384], why[512];
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
 	libbpf_set_print(libbpf_log);
-	skel = intercept_bpf__open();
-	if (!skel)
-		return -errno;
-	skel->rodata->steer_mark = cfg->steer_mark;
-	err = intercept_bpf__load(skel);
+	err = pin_dir(cfg->bpffs, cfg->instance, dir, sizeof(dir)) ?:
+		      pin_prepare(cfg->bpffs, dir, why, sizeof(why));
 	if (err) {
+		pr_err("pinning the BPF maps: %s", err == -ENAMETOOLONG ? "path too long" : why);
+		return err;
+	}
+	skel = open_pinned(cfg, dir, &err);
+	if (!skel && err == -EINVAL) {
+		/* Pins of another layout (an older cutthru): start afresh. */
+		pr_warn("the pinned maps in %s do not fit this cutthru: replacing them", dir);
+		pin_remove(dir);
+		err = pin_prepare(cfg->bpffs, dir, why, sizeof(why));
+		skel = err ? NULL : open_pinned(cfg, dir, &err);
+	}
+	if (!skel) {
 		pr_err("loading the BPF programs failed: %s", strerror(-err));
-		goto err_destroy;
+		return err;
 	}
 	ld->skel = skel;
+	clear_map(bpf_map__fd(skel->maps.local_addrs));
 	err = loader_apply_policy(ld, cfg) ?: fill_local_addrs(skel);
 	if (err) {
 		pr_err("filling the BPF maps failed: %s", strerror(-err));
@@ -384,6 +444,33 @@ void loader_detach_all(struct loader *ld)
 		att->attached = 0;
 	}
 	ld->n_att = 0;
+}
+
+int loader_detach_stale(void)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int count = 0;
+
+	if (!ifs)
+		return -errno;
+	for (i = ifs; i->if_index; i++) {
+		struct bpf_tc_hook hook = { .sz = sizeof(hook),
+					    .ifindex = (int)i->if_index,
+					    .attach_point = BPF_TC_INGRESS };
+		struct bpf_tc_opts opts = { .sz = sizeof(opts),
+					    .handle = CUTTHRU_TC_HANDLE,
+					    .priority = CUTTHRU_TC_PRIORITY };
+
+		if (bpf_tc_detach(&hook, &opts))
+			continue;
+		count++;
+		if (!routing_tc_hook_in_use(hook.ifindex)) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+	}
+	if_freenameindex(ifs);
+	return count;
 }
 
 void loader_close(struct loader *ld)

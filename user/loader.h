@@ -41,6 +41,9 @@ int loader_attach_netns(struct loader *ld);
  * else uses it. */
 void loader_detach_all(struct loader *ld);
 void loader_close(struct loader *ld);
+/* Removes cutthru's filter (a killed run's) from every interface of this
+ * namespace; returns how many had one. */
+int loader_detach_stale(void);
 /* Writes cfg's services and admitted sources as a new generation of the
  * policy maps, switches to it in one step, and removes the old one. */
 int loader_apply_policy(struct loader *ld, const struct config *cfg);

@@ -12,9 +12,12 @@
 #include "cli.h"
 #include "control.h"
 #include "conn.h"
+#include "config.h"
 #include "loader.h"
+#include "pin.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "report.h"
 #include "routing.h"
 
@@ -39,6 +42,7 @@ struct daemon {
 	char **argv;
 	struct control control;
 	struct report report;
+	struct metrics metrics;
 };
 
 static int reload(struct daemon *d, char *msg, size_t len);
@@ -117,6 +121,7 @@ static void on_watchdog(struct loop *loop, struct io *io, uint32_t events)
 		loop->stop = 1;
 		return;
 	}
+	metrics_tick(&d->metrics);
 	if (tc)
 		pr_warn("the TC filter was removed from %d interface(s) by someone else: restored",
 			tc);
@@ -244,8 +249,8 @@ static int restart_only(const struct config *old, const struct config *new, char
 	if (!what && (old->steer_mark != new->steer_mark || old->table != new->table ||
 		      old->rule_priority != new->rule_priority))
 		what = "mark, table or rule-priority";
-	if (!what && strcmp(old->instance, new->instance))
-		what = "instance";
+	if (!what && (strcmp(old->instance, new->instance) || strcmp(old->bpffs, new->bpffs)))
+		what = "instance or bpffs";
 	if (!what && (strcmp(old->metrics, new->metrics) || strcmp(old->user, new->user) ||
 		      strcmp(old->access_log, new->access_log)))
 		what = "metrics, user or access-log";
@@ -342,6 +347,15 @@ static int open_control(struct daemon *d)
 	return err;
 }
 
+static int open_metrics(struct daemon *d)
+{
+	int err = metrics_start(&d->metrics, &d->loop, d->cfg.metrics, &d->report);
+
+	if (err)
+		pr_err("serving metrics on %s failed: %s", d->cfg.metrics, strerror(-err));
+	return err;
+}
+
 static int run_daemon(struct daemon *d)
 {
 	struct proxy_maps maps;
@@ -368,7 +382,7 @@ static int run_daemon(struct daemon *d)
 	loader_proxy_maps(&d->loader, &maps);
 	d->report.counters_fd = maps.counters_fd;
 	err = proxy_init(&d->proxy, &d->loop, &d->cfg, &maps, d->cut_ready ? &d->cut : NULL);
-	err = err ?: setup_signals(d) ?: open_control(d) ?: open_listeners(d);
+	err = err ?: setup_signals(d) ?: open_control(d) ?: open_metrics(d) ?: open_listeners(d);
 	if (err)
 		goto out_proxy;
 	err = routing_install(&d->cfg);
@@ -395,6 +409,7 @@ out_detach:
 out_routing:
 	routing_remove(&d->cfg);
 out_proxy:
+	metrics_stop(&d->metrics, &d->loop);
 	control_close(&d->control);
 	proxy_shutdown(&d->proxy);
 	if (d->cut_ready)
@@ -477,6 +492,50 @@ static int cmd_control(int argc, char **argv)
 	return control_request(instance, argv[0], json);
 }
 
+/* What a run leaves on purpose when killed (fail closed), removed by hand:
+ * the TC filters of this namespace, the rules, routes and nftables table,
+ * the pinned maps and the control socket. */
+static int cmd_detach(int argc, char **argv)
+{
+	static struct config cfg;
+	char dir[384], msg[4096], sock[160];
+	int i, filters, pins, err = 0;
+
+	config_defaults(&cfg);
+	for (i = 1; i < argc && !err; i++) {
+		if (i + 1 >= argc || strncmp(argv[i], "--", 2)) {
+			err = -EINVAL;
+		} else if (!strcmp(argv[i], "--config")) {
+			err = config_file_load(argv[++i], &cfg, msg, sizeof(msg));
+			if (err)
+				fprintf(stderr, "%s\n", msg);
+		} else {
+			err = cli_apply(&cfg, argv[i] + 2, argv[i + 1]);
+			i++;
+		}
+	}
+	if (err) {
+		fprintf(stderr,
+			"usage: cutthru detach [--instance NAME] [--config FILE] [--bpffs DIR] "
+			"[--mark M] [--table N] [--rule-priority P]\n");
+		return EXIT_USAGE;
+	}
+	if (control_request_quiet(cfg.instance) == 0) {
+		fprintf(stderr, "cutthru: a daemon of instance '%s' is running: stop it instead\n",
+			cfg.instance);
+		return 1;
+	}
+	filters = loader_detach_stale();
+	routing_remove(&cfg);
+	pins = pin_dir(cfg.bpffs, cfg.instance, dir, sizeof(dir)) ? 0 : pin_remove(dir);
+	snprintf(sock, sizeof(sock), "%s/%s.sock", CONTROL_DIR, cfg.instance);
+	unlink(sock);
+	printf("detached: TC filter removed from %d interface(s), rules, routes and nftables "
+	       "table removed, %d pinned map(s) removed from %s\n",
+	       filters < 0 ? 0 : filters, pins < 0 ? 0 : pins, dir);
+	return filters < 0 || pins < 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -484,6 +543,7 @@ static const struct command {
 	{ "run", cmd_run },	   { "check-config", cmd_check_config },
 	{ "reload", cmd_control }, { "status", cmd_control },
 	{ "conns", cmd_control },  { "stats", cmd_control },
+	{ "detach", cmd_detach },
 };
 
 int main(int argc, char **argv)

@@ -11,7 +11,7 @@ import pytest
 
 from auth_peers import htpasswd_bcrypt
 from peers import EchoServer, Thread, recv_all, send_pattern
-from topo import CLIENT4, CUTTHRU, REPO, SERVER4, SERVER6, run
+from topo import CLIENT4, CUTTHRU, PROXY_C4, REPO, SERVER4, SERVER6, run
 
 EXAMPLE = os.path.join(REPO, "etc", "cutthru.conf.example")
 
@@ -206,3 +206,98 @@ def test_second_daemon_of_one_instance_is_refused(topo):
                        "--instance", d.instance)
     assert out.returncode == 1 and "is running" in out.stderr, out.stderr
     d.assert_clean_exit()
+
+
+@pytest.fixture
+def bpffs(tmp_path):
+    """A BPF filesystem of the test's own, seen inside ip netns exec too."""
+    path = str(tmp_path / "bpffs")
+    os.mkdir(path)
+    run("mount", "-t", "bpf", "bpf", path)
+    yield path
+    run("umount", "-l", path, check=False)
+
+
+def bpftool_json(*args):
+    return json.loads(run("bpftool", "-j", *args).stdout)
+
+
+def test_pinned_maps_survive_a_restart_and_detach_removes_everything(topo, bpffs):
+    EchoServer(topo.listen(SERVER4, 80))
+    args = ("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80", "--bpffs", bpffs)
+    d = topo.start(*args)
+    pins = os.path.join(bpffs, "cutthru", d.instance)
+    assert {"quads", "services", "allowed", "counters", "auth_sources", "config_gen"} <= \
+        set(os.listdir(pins))
+    held = topo.connect(SERVER4, 80, bind_port=42424)
+    held.sendall(b"abc")
+    assert held.recv(3) == b"abc"
+    quads = bpftool_json("map", "dump", "pinned", f"{pins}/quads")
+    fields = quads[0]["formatted"] if "formatted" in quads[0] else quads[0]
+    assert "saddr" in json.dumps(fields) and "service_id" in json.dumps(fields), fields
+    held.close()
+    syns = steered(topo, d)
+    d.assert_clean_exit()
+    assert os.path.exists(f"{pins}/counters"), "a clean stop removed the pins"
+
+    d = topo.start(*args)
+    assert steered(topo, d) >= syns, "the restarted daemon did not reuse the counters"
+    d.stop(signal.SIGKILL)
+    tc = topo.sh(topo.proxy, "tc", "filter", "show", "dev", topo.if_pc, "ingress").stdout
+    assert "cutthru" in tc, "a killed daemon must leave its filter (fail closed)"
+    out = topo.sh(topo.proxy, CUTTHRU, "detach", "--instance", d.instance, "--bpffs", bpffs,
+                  check=False)
+    assert out.returncode == 0 and "2 interface(s)" in out.stdout, out.stdout + out.stderr
+    assert not os.path.exists(pins)
+    for dev in (topo.if_pc, topo.if_ps):
+        assert "clsact" not in topo.sh(topo.proxy, "tc", "qdisc", "show", "dev", dev).stdout
+    assert "4354" not in topo.sh(topo.proxy, "ip", "rule", "show").stdout
+
+
+def test_detach_refuses_while_the_daemon_runs(topo):
+    d = topo.start("-i", topo.if_pc, "--protect", f"{SERVER4}:80")
+    out = topo.sh(topo.proxy, CUTTHRU, "detach", "--instance", d.instance, check=False)
+    assert out.returncode == 1 and "is running" in out.stderr
+    d.assert_clean_exit()
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {name} in:\n{text}")
+
+
+def test_metrics_on_the_routers_own_address(topo):
+    EchoServer(topo.listen(SERVER4, 80))
+    d = topo.start("-i", topo.if_pc, "-i", topo.if_ps, "--protect", f"{SERVER4}:80",
+                   "--metrics", f"{PROXY_C4}:9100")
+    assert echo(topo, SERVER4, 80, b"x" * 1000)[0] == 1000
+    time.sleep(0.2)
+    local_before = topo.counters(d)["pass_local"]
+    out = topo.sh(topo.client, "curl", "-sS", "--max-time", "5",
+                  f"http://{PROXY_C4}:9100/metrics").stdout
+    assert topo.counters(d)["pass_local"] > local_before, "not through the local path"
+    assert metric(out, "cutthru_syns_intercepted_total") == 1
+    assert metric(out, 'cutthru_packets_total{reason="steer_syn"}') == 1
+    assert metric(out, 'cutthru_connections_closed_total{reason="done"}') == 1
+    assert metric(out, 'cutthru_bytes_total{data_path="splice",direction="to_server"}') == 1000
+    assert metric(out, "cutthru_connection_duration_seconds_count") == 1
+    assert metric(out, 'cutthru_connection_duration_seconds_bucket{le="+Inf"}') == 1
+    assert metric(out, 'cutthru_logins_total{result="ok"}') == 0
+    assert "# TYPE cutthru_connection_duration_seconds histogram" in out
+    status = topo.sh(topo.client, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     f"http://{PROXY_C4}:9100/other").stdout
+    assert status == "404"
+    d.assert_clean_exit()
+
+
+def test_metrics_address_in_use_is_a_clear_error(topo):
+    blocker = topo.socket(topo.proxy)
+    blocker.bind((PROXY_C4, 9101))
+    blocker.listen(1)
+    out = topo.cutthru("run", "-i", topo.if_pc, "--protect", f"{SERVER4}:80",
+                       "--metrics", f"{PROXY_C4}:9101", "--instance", topo.tag)
+    blocker.close()
+    assert out.returncode == 1 and f"serving metrics on {PROXY_C4}:9101 failed" in out.stderr, \
+        out.stderr
