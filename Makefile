@@ -26,7 +26,7 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread
+LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lcap-ng -lsystemd
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(MULTIARCH) $(BPF_EXTRA)
@@ -36,11 +36,11 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := access_log addr auth cli conn conn_cut cut http inspect loader log loop proxy relay \
-	routing service tls
+LIB_SRCS := access_log addr auth cli conn conn_cut cut http inspect loader log loop notify privs \
+	proxy relay routing service tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
-UNIT_TESTS := test_addr test_cli test_http test_relay test_tls
+UNIT_TESTS := test_addr test_cli test_http test_notify test_privs test_relay test_tls
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 # libFuzzer targets of the pure parsers: always clang, always with ASan+UBSan,
