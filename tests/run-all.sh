@@ -61,6 +61,8 @@ count_failed() {
 for t in "$BUILD"/tests/test_*; do
 	suite "unit:$(basename "$t")" "$t"
 done
+suite "unit:test_manpage.sh" tests/unit/test_manpage.sh "$BUILD"
+suite "unit:test_dist.sh" tests/unit/test_dist.sh "$BUILD"
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
 suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
