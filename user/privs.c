@@ -18,8 +18,10 @@
  *
  * Not kept:
  *
- * - CAP_BPF, CAP_SYS_ADMIN, CAP_PERFMON. After set-up BPF objects are only
- *   used through fds already held: map lookups, updates and deletes (quads,
+ * - CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN. Loading the programs needs
+ *   CAP_BPF and CAP_PERFMON (without it the verifier refuses
+ *   intercept.bpf.c). After set-up BPF objects are only used through fds
+ *   already held: map lookups, updates and deletes (quads,
  *   auth_sources, auth_failures, the cut-through's sockhash and flows),
  *   BPF_OBJ_GET_INFO_BY_FD (libbpf's bpf_tc_attach calls it on the program
  *   fd) and the program fd passed to cls_bpf over netlink. Since 5.19
