@@ -128,11 +128,18 @@ static int check_kept_present(char *err, size_t errlen)
 	return 0;
 }
 
-static int drop_staying_root(int bounding_empty, char *err, size_t errlen)
+static int drop_staying_root(int bounding_empty, int have_setpcap, char *err, size_t errlen)
 {
 	int rc;
 
 	if (!bounding_empty) {
+		/* libcap-ng would skip the bounding set without a word. */
+		if (!have_setpcap) {
+			snprintf(err, errlen,
+				 "emptying the capability bounding set needs CAP_SETPCAP, which "
+				 "the process does not have");
+			return -EPERM;
+		}
 		rc = capng_apply(CAPNG_SELECT_BOUNDS);
 		if (rc) {
 			snprintf(err, errlen,
@@ -277,7 +284,7 @@ static int verify_caps(char *err, size_t errlen)
 
 int privs_drop(const char *user, char *err, size_t errlen)
 {
-	int threads, bounding_empty, rc;
+	int threads, bounding_empty, have_setpcap, rc;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	size_t i;
@@ -309,13 +316,14 @@ int privs_drop(const char *user, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	bounding_empty = capng_have_capabilities(CAPNG_SELECT_BOUNDS) == CAPNG_NONE;
+	have_setpcap = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 
 	capng_clear(CAPNG_SELECT_ALL);
 	for (i = 0; i < ARRAY_SIZE(kept_caps); i++)
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, kept_caps[i]);
 	errno = 0;
 	rc = user ? drop_switching_user(user, uid, gid, bounding_empty, err, errlen) :
-		    drop_staying_root(bounding_empty, err, errlen);
+		    drop_staying_root(bounding_empty, have_setpcap, err, errlen);
 	if (rc)
 		return rc;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {

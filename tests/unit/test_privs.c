@@ -30,11 +30,15 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <ctype.h>
+#include <sys/prctl.h>
 #include <linux/capability.h>
+#include <cap-ng.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
 #include "conn.h"
+#include "cut.h"
 #include "loader.h"
 #include "log.h"
 #include "privs.h"
@@ -44,6 +48,7 @@
  * privs.h, so that a change there has to change this too. */
 #define WANT_CAPS ((1ULL << CAP_NET_ADMIN) | (1ULL << CAP_NET_BIND_SERVICE))
 #define CHILD_TIMEOUT_MS 30000
+#define UNIT_FILE "dist/cutthru.service"
 
 static int report_fd = -1;
 
@@ -457,6 +462,79 @@ static void test_daemon_work_after_drop_as_nobody(void **state)
 	run_in_child(body_daemon_work_after_drop, "nobody");
 }
 
+/*
+ * The whole set-up, sockmap self-test included, with only the capabilities
+ * of the systemd unit's CapabilityBoundingSet= (read from the unit, so the
+ * two cannot drift apart) and no_new_privs, as systemd would start it;
+ * then the drop.
+ */
+static void limit_to_unit_caps(const char *caps)
+{
+	char name[64];
+	const char *p = caps;
+	int n, cap;
+
+	capng_clear(CAPNG_SELECT_ALL);
+	while (sscanf(p, " %63s%n", name, &n) == 1) {
+		char *c;
+
+		p += n;
+		for (c = name; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		cap = capng_name_to_capability(strncmp(name, "cap_", 4) ? name : name + 4);
+		CHECK(cap >= 0, "unknown capability %s in " UNIT_FILE, name);
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			     (unsigned)cap);
+	}
+	CHECK(!capng_apply(CAPNG_SELECT_BOUNDS) && !capng_apply(CAPNG_SELECT_CAPS),
+	      "limiting the capabilities to the unit's: %s", strerror(errno));
+	CHECK(!prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs: %s", strerror(errno));
+}
+
+static void body_setup_with_unit_caps(void *arg)
+{
+	struct netns_env env;
+	struct cut cut;
+	char why[256] = "";
+	int err;
+
+	memset(&env, 0, sizeof(env));
+	CHECK(!unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET): %s", strerror(errno));
+	bring_lo_up();
+	limit_to_unit_caps(arg);
+	config_defaults(&env.cfg);
+	err = loader_load(&env.ld, &env.cfg);
+	CHECK(!err, "loading the programs with the unit's capabilities: %s", strerror(-err));
+	err = loader_attach_netns(&env.ld) ?: loader_attach(&env.ld, "lo");
+	CHECK(!err, "attaching with the unit's capabilities: %s", strerror(-err));
+	err = cut_init(&cut, why, sizeof(why));
+	CHECK(!err, "the sockmap cut-through with the unit's capabilities: %s", why);
+	err = routing_install(&env.cfg);
+	CHECK(!err, "routing_install with the unit's capabilities: %s", strerror(-err));
+	check_server_leg(AF_INET, "198.18.7.1", 80, env.cfg.sock_mark);
+	drop_or_fail(NULL);
+	check_dropped_caps();
+	CHECK(loader_ensure_attached(&env.ld) == 0, "the filter went missing");
+}
+
+static void test_setup_with_the_units_capabilities(void **state)
+{
+	char line[512], *caps = NULL;
+	FILE *f = fopen(UNIT_FILE, "re");
+
+	(void)state;
+	if (!f)
+		fail_msg("cannot open %s (run from the repository's root): %s", UNIT_FILE,
+			 strerror(errno));
+	while (!caps && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapabilityBoundingSet=", 22))
+			caps = line + 22;
+	fclose(f);
+	if (!caps)
+		fail_msg("%s has no CapabilityBoundingSet=", UNIT_FILE);
+	run_in_child(body_setup_with_unit_caps, caps);
+}
+
 /* pam_unix reads /etc/shadow itself when it runs as uid 0: root:shadow
  * 0640 lets the owner read it without CAP_DAC_OVERRIDE. Not as nobody. */
 static void body_shadow(void *arg)
@@ -491,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_work_after_drop_as_root),
 		cmocka_unit_test(test_daemon_work_after_drop_as_nobody),
 		cmocka_unit_test(test_shadow_readable_as_root_only),
+		cmocka_unit_test(test_setup_with_the_units_capabilities),
 	};
 
 	log_set_level(LOG_LVL_WARN);
