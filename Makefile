@@ -5,6 +5,8 @@
 #   make check      install what is missing, build, run every test
 #   make bench      the benchmark (bench/RESULTS.md)
 #   make format     clang-format every C file
+#   make install    binary, man page, systemd unit, example configuration
+#                   (PREFIX=/usr/local, DESTDIR= for staging)
 #
 # BUILD=build-asan SAN=1 gives the sanitized build the tests run.
 
@@ -26,7 +28,8 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lconfig -lmicrohttpd
+LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lconfig -lmicrohttpd \
+	-lcap-ng -lsystemd
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(MULTIARCH) $(BPF_EXTRA)
@@ -36,11 +39,11 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := access_log addr auth cli conn conn_cut cut http inspect loader log loop proxy relay \
-	report routing service tls config control pin metrics
+LIB_SRCS := access_log addr auth cli config conn conn_cut control cut http inspect loader log \
+	loop metrics notify pin privs proxy relay report routing service tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
-UNIT_TESTS := test_addr test_cli test_http test_relay test_tls
+UNIT_TESTS := test_addr test_cli test_http test_notify test_privs test_relay test_tls
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 # libFuzzer targets of the pure parsers: always clang, always with ASan+UBSan,
@@ -52,7 +55,21 @@ FUZZ_CFLAGS := -O1 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iuser \
 # make fuzz-parsers: this many seconds in all, shared by the targets.
 FUZZ_SECONDS ?= 300
 
-.PHONY: all clean deps demo check test bench format format-check fuzz-parsers fuzz-parsers-bin
+# make install: the unit goes where systemd looks for PREFIX (/usr/local/lib
+# or /usr/lib/systemd/system), with ExecStart and the configuration path
+# rewritten to SBINDIR and SYSCONFDIR; an existing configuration is never
+# overwritten.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/cutthru
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONF_EXAMPLE := etc/cutthru.conf.example
+
+.PHONY: all clean deps demo check test bench format format-check fuzz-parsers fuzz-parsers-bin \
+	install uninstall
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -128,6 +145,32 @@ format:
 
 format-check:
 	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
+
+install: $(BUILD)/cutthru
+	$(Q)install -D -m 0755 $(BUILD)/cutthru $(DESTDIR)$(SBINDIR)/cutthru
+	$(Q)install -D -m 0644 doc/cutthru.8 $(DESTDIR)$(MANDIR)/man8/cutthru.8
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|/usr/sbin/cutthru|$(SBINDIR)/cutthru|' \
+		-e 's|/etc/cutthru/|$(SYSCONFDIR)/cutthru/|' \
+		dist/cutthru.service > $(DESTDIR)$(UNITDIR)/cutthru.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/cutthru.service
+	$(Q)if [ -f $(CONF_EXAMPLE) ]; then \
+		install -D -m 0644 $(CONF_EXAMPLE) $(DESTDIR)$(DOCDIR)/cutthru.conf.example; \
+		if [ -e $(DESTDIR)$(SYSCONFDIR)/cutthru/cutthru.conf ]; then \
+			echo "  KEEP    $(DESTDIR)$(SYSCONFDIR)/cutthru/cutthru.conf"; \
+		else \
+			install -D -m 0640 $(CONF_EXAMPLE) $(DESTDIR)$(SYSCONFDIR)/cutthru/cutthru.conf; \
+		fi; \
+	else \
+		echo "  SKIP    no $(CONF_EXAMPLE): no configuration installed"; \
+	fi
+	@echo "  INSTALL $(DESTDIR)$(SBINDIR)/cutthru, cutthru(8), $(UNITDIR)/cutthru.service"
+
+# The configuration stays.
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/cutthru $(DESTDIR)$(MANDIR)/man8/cutthru.8 \
+		$(DESTDIR)$(UNITDIR)/cutthru.service $(DESTDIR)$(DOCDIR)/cutthru.conf.example
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	$(Q)rm -rf build build-asan build-lru build-dev

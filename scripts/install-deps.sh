@@ -15,9 +15,10 @@ fi
 # recommends it, and recommends are not installed here.
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format libclang-rt-14-dev
-libcrypt-dev libpam0g-dev libconfig-dev libmicrohttpd-dev
+libcrypt-dev libpam0g-dev libconfig-dev libmicrohttpd-dev libcap-ng-dev libsystemd-dev
 python3 python3-pytest python3-scapy conntrack iputils-ping util-linux
-curl openssl apache2-utils libpam-modules"
+curl openssl apache2-utils libpam-modules
+man-db groff-base bsdextrautils systemd"
 [ $# -gt 0 ] && PACKAGES="$*"
 
 missing=""

@@ -61,6 +61,8 @@ count_failed() {
 for t in "$BUILD"/tests/test_*; do
 	suite "unit:$(basename "$t")" "$t"
 done
+suite "unit:test_manpage.sh" tests/unit/test_manpage.sh "$BUILD"
+suite "unit:test_dist.sh" tests/unit/test_dist.sh "$BUILD"
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
 # The parsers' libFuzzer targets, about 20 s each (`make fuzz-parsers` for longer).
 suite "fuzz:parsers" tests/fuzz/run-parsers.sh 20 "$BUILD"
