@@ -167,6 +167,9 @@ struct proxy_maps {
 /* proxy.c */
 int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	       const struct proxy_maps *maps, struct cut *cut);
+/* The password workers, when a service needs them: after privs_drop(),
+ * which must be alone in the process. */
+int proxy_start_workers(struct proxy *p);
 /* A reload in two steps: what may fail first (workers cfg needs), then,
  * once the BPF side follows cfg too, the switch: new connections follow lc
  * from then on; those open keep theirs. */

@@ -18,6 +18,8 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "notify.h"
+#include "privs.h"
 #include "report.h"
 #include "routing.h"
 
@@ -75,6 +77,7 @@ static void on_signal(struct loop *loop, struct io *io, uint32_t events)
 		reload(d, msg, sizeof(msg));
 		return;
 	}
+	notify_stopping();
 	pr_notice("received signal %u, stopping", si.ssi_signo);
 	loop->stop = 1;
 }
@@ -205,6 +208,7 @@ static void log_ready(const struct daemon *d)
 		  "table %u",
 		  d->cfg.n_ifaces, d->cfg.n_services, data_path_name(d->cfg.data_path),
 		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table);
+	notify_ready("serving");
 }
 
 static int wants_sockmap(const struct config *cfg)
@@ -275,6 +279,7 @@ static int reload(struct daemon *d, char *msg, size_t len)
 		snprintf(msg, len, "out of memory");
 		return -ENOMEM;
 	}
+	notify_reloading();
 	err = cli_parse_run(d->argc, d->argv, cfg, msg, len);
 	err = err ?: restart_only(&d->cfg, cfg, msg, len);
 	if (!err) {
@@ -296,6 +301,7 @@ static int reload(struct daemon *d, char *msg, size_t len)
 	}
 	if (err) {
 		pr_err("reload refused, the running configuration stays: %s", msg);
+		notify_reloaded("reload refused");
 		live_config_put(lc);
 		free(cfg);
 		return err;
@@ -305,6 +311,7 @@ static int reload(struct daemon *d, char *msg, size_t len)
 	free(cfg);
 	snprintf(msg, len, "reloaded: %d service(s)", d->cfg.n_services);
 	pr_notice("%s", msg);
+	notify_reloaded(msg);
 	return 0;
 }
 
@@ -344,6 +351,19 @@ static int open_control(struct daemon *d)
 	else if (err)
 		pr_err("opening the control socket %s/%s.sock failed: %s", CONTROL_DIR,
 		       d->cfg.instance, strerror(-err));
+	return err;
+}
+
+/* Everything that needed more than CAP_NET_ADMIN is done: keep only what
+ * the watchdog and the server legs need (privs.c), as --user if asked. */
+static int drop_privileges(struct daemon *d)
+{
+	char why[512];
+	int err;
+
+	err = privs_drop(d->cfg.user[0] ? d->cfg.user : NULL, why, sizeof(why));
+	if (err)
+		pr_err("dropping privileges failed: %s", why);
 	return err;
 }
 
@@ -389,7 +409,10 @@ static int run_daemon(struct daemon *d)
 	d->routing_installed = 1;
 	if (err)
 		goto out_routing;
-	err = attach_interfaces(d) ?: setup_watchdog(d);
+	err = attach_interfaces(d)	 ?:
+		      setup_watchdog(d)	 ?:
+		      drop_privileges(d) ?:
+					   proxy_start_workers(&d->proxy);
 	if (err)
 		goto out_detach;
 

@@ -207,6 +207,11 @@ static int start_auth(struct proxy *p, const struct config *cfg)
 	return io_add(p->loop, &p->auth_done, p->auth.event_fd, EPOLLIN, on_auth_done, p);
 }
 
+int proxy_start_workers(struct proxy *p)
+{
+	return start_auth(p, p->cfg);
+}
+
 int proxy_prepare(struct proxy *p, const struct config *cfg)
 {
 	if (p->auth_started || !needs_auth_workers(cfg))
@@ -268,7 +273,7 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	list_init(&p->lingering);
 	list_init(&p->polling);
 	list_init(&p->closed);
-	err = access_log_open(p) ?: start_auth(p, p->cfg);
+	err = access_log_open(p);
 	if (err)
 		return err;
 	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
