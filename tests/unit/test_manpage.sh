@@ -97,7 +97,7 @@ check_items "short options" "${shorts[@]}"
 mapfile -t commands < <(
 	{
 		grep -oE '^(Usage:)? +cutthru [a-z][a-z|-]*' <<<"$help" | awk '{print $NF}' | tr '|' '\n'
-		awk '/^[A-Za-z ]*[Cc]ommands:/ {on = 1; next} /^$/ {on = 0} on && /^  +[a-z]/ {print $1}' \
+		awk '/^[A-Za-z ]*[Cc]ommands:/ {on = 1; next} /^$/ {on = 0} on && /^  [a-z]/ {print $1}' \
 			<<<"$help"
 	} | sort -u
 )
