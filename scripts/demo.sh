@@ -86,7 +86,7 @@ say "5. What the router did"
 kill "$DAEMON"
 wait "$DAEMON" || true
 DAEMON=
-grep -E " conn |stopping" "$TMP/cutthru.txt" | sed 's/^/   /'
+grep -E "conn=|stopping" "$TMP/cutthru.txt" | sed "s/^/   /"
 echo "   The client talked to the server's address, cutthru terminated that"
 echo "   connection on the router, and the server saw the client's own address"
 echo "   and port: neither side could tell a proxy was there."
