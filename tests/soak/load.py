@@ -160,6 +160,26 @@ def recv_exact(sock, n):
     return data
 
 
+def play_out(stats, log, sock, side, describe, part):
+    """Runs one side's part of a connection, closes its socket and counts
+    how it ended: as it should, not (logged), or corrupted (logged)."""
+    try:
+        problem = part()
+    except Corruption as e:
+        sock.close()
+        stats.add(corrupt=1, failed=1)
+        log("CORRUPTION", str(e))
+        return
+    except OSError as e:
+        problem = repr(e)
+    sock.close()
+    if problem:
+        stats.add(failed=1)
+        log(side, f"{describe()}: {problem}")
+    else:
+        stats.add(**{"ok" if side == "client" else "server_ok": 1})
+
+
 class Stats:
     """Counters of one worker, in shared memory the soak reads."""
     FIELDS = ("connections", "ok", "failed", "corrupt", "verified", "refused", "server_ok")
@@ -248,21 +268,8 @@ class Server:
         conn.setblocking(True)
         conn.settimeout(IO_TIMEOUT)
         about = {"what": f"port={peer[1]}, before the header"}
-        try:
-            problem = self.play(conn, peer, about)
-        except Corruption as e:
-            self.stats.add(corrupt=1, failed=1)
-            self.log("CORRUPTION", str(e))
-            conn.close()
-            return
-        except OSError as e:
-            problem = repr(e)
-        conn.close()
-        if problem:
-            self.stats.add(failed=1)
-            self.log("server", f"{about['what']}: {problem}")
-        else:
-            self.stats.add(server_ok=1)
+        play_out(self.stats, self.log, conn, "server", lambda: about["what"],
+                 lambda: self.play(conn, peer, about))
 
     def play(self, conn, peer, about):
         """The server's part; returns what went wrong, or None."""
@@ -320,24 +327,13 @@ class Client:
         except OSError as e:
             self.fail(name, f"connect: {e!r}")
             return
-        try:
-            # The port names the connection in the daemon's log.
-            name += f" port={sock.getsockname()[1]}"
+        name += f" port={sock.getsockname()[1]}"  # as the daemon's log names it
+
+        def part():
             sock.settimeout(IO_TIMEOUT)
             sock.sendall(HEADER.pack(MAGIC, scenario, seed, up, down, arg))
-            problem = self.play(sock, scenario, seed, up, down, arg, name)
-        except Corruption as e:
-            self.stats.add(corrupt=1, failed=1)
-            self.log("CORRUPTION", f"{name}: {e}")
-            sock.close()
-            return
-        except OSError as e:
-            problem = repr(e)
-        sock.close()
-        if problem:
-            self.fail(name, problem)
-        else:
-            self.stats.add(ok=1)
+            return self.play(sock, scenario, seed, up, down, arg, name)
+        play_out(self.stats, self.log, sock, "client", lambda: name, part)
 
     def fail(self, name, problem):
         self.stats.add(failed=1)
