@@ -4,6 +4,8 @@
 #   make demo       install what is missing, build, run the demo topology
 #   make check      install what is missing, build, run every test
 #   make bench      the benchmark (bench/RESULTS.md)
+#   make soak       10 minutes of mixed load on every data path (SOAK_SECONDS=N)
+#   make soak-short 2 minutes of it against an ASan+UBSan build
 #   make format     clang-format every C file
 #   make install    binary, man page, systemd unit, example configuration
 #                   (PREFIX=/usr/local, DESTDIR= for staging)
@@ -68,8 +70,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 CONF_EXAMPLE := etc/cutthru.conf.example
 
-.PHONY: all clean deps demo check test bench format format-check fuzz-parsers fuzz-parsers-bin \
-	install uninstall
+.PHONY: all clean deps demo check test bench soak soak-short format format-check fuzz-parsers \
+	fuzz-parsers-bin install uninstall
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -140,6 +142,22 @@ bench: deps
 	$(Q)bench/install-deps.sh
 	$(Q)bench/run.py --cutthru-paths copy,splice,sockmap
 
+# Mixed load through one daemon per data path, every byte checked; fails on
+# corruption, failed connections, or fds, map entries or RSS that do not
+# return to the baseline once the load stops (tests/soak/soak.py). Not part
+# of make check. soak-short: the same against an ASan+UBSan build, failing
+# also on any sanitizer report or leak when the daemons exit.
+SOAK_SECONDS ?= 600
+SOAK_SHORT_SECONDS ?= 120
+
+soak: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-soak all
+	$(Q)tests/soak/soak.py --build build-soak --seconds $(SOAK_SECONDS)
+
+soak-short: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-soak-asan SAN=1 all
+	$(Q)tests/soak/soak.py --build build-soak-asan --seconds $(SOAK_SHORT_SECONDS) --sanitized
+
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
 
@@ -173,4 +191,4 @@ uninstall:
 	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
-	$(Q)rm -rf build build-asan build-lru build-dev
+	$(Q)rm -rf build build-asan build-lru build-dev build-soak build-soak-asan

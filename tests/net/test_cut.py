@@ -74,7 +74,8 @@ def test_reader_pausing_for_seconds_loses_nothing(topo, path):
 @pytest.mark.parametrize("path", PATHS)
 def test_1000_connections_leave_nothing_behind(topo, path):
     d = start(topo, path, "-q")
-    fds_before = topo.fd_count(d)
+    maps = ("quads", "cut_socks", "cut_peers") if path == "sockmap" else ("quads",)
+    baseline = topo.held(d, maps)
     server = EchoServer(topo.listen(SERVER4, 80, backlog=2048))
     socks = [topo.connect(SERVER4, 80, timeout=10) for _ in range(1000)]
     for i, s in enumerate(socks):
@@ -85,14 +86,8 @@ def test_1000_connections_leave_nothing_behind(topo, path):
         assert topo.map_entries(d, "cut_socks") == 2000
     for s in socks:
         s.close()
-    deadline = time.time() + 10
-    while time.time() < deadline and topo.fd_count(d) > fds_before:
-        time.sleep(0.1)
-    assert topo.fd_count(d) == fds_before, "every fd of every connection closed"
-    assert topo.map_entries(d, "quads") == 0, "every quad left the list"
-    if path == "sockmap":
-        assert topo.map_entries(d, "cut_socks") == 0
-        assert topo.map_entries(d, "cut_peers") == 0
+    assert topo.wait_held(d, baseline) == baseline, \
+        "every socket closed, every quad and sockhash entry removed"
     server.close()
     d.assert_clean_exit()
     assert d.text().count("reason=done") == 0  # -q: no line per connection

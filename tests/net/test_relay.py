@@ -2,7 +2,12 @@
 """What crosses cutthru arrives as if it were not there: addresses, bytes,
 half-closes and resets, on both legs, IPv4 and IPv6."""
 import json
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -173,6 +178,120 @@ def test_server_reset_reaches_client(topo, start_proxy, addrs):
         csock.recv(10)
     d.assert_clean_exit()
     assert "close=server-reset" in d.text()
+
+
+# The server of the fault-injection test: its own process, so that it can
+# die by SIGKILL while it reads and sends without end. The kernel then closes
+# its socket with a reset if upload bytes were queued unread, else with a FIN
+# and a reset to the next upload segment: either way the client must hear
+# the reset.
+DYING_SERVER = r"""
+import socket, sys, threading, time
+addr = sys.argv[1]
+lsock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lsock.bind((addr, 80))
+lsock.listen(1)
+print("listening", flush=True)
+lsock.settimeout(10)
+conn, _ = lsock.accept()
+print("accepted", flush=True)
+conn.settimeout(10)
+end = time.monotonic() + 30
+
+def drain():
+    while time.monotonic() < end and conn.recv(65536):
+        pass
+
+threading.Thread(target=drain, daemon=True).start()
+block = b"d" * 65536
+while time.monotonic() < end:
+    conn.sendall(block)
+"""
+
+
+def expect_line(proc, want, timeout=10):
+    """Waits for the line want (bytes) on proc's unbuffered stdout."""
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([proc.stdout], [], [], left)[0], \
+            f"no {want!r} from the server within {timeout}s (got {line!r})"
+        byte = proc.stdout.read(1)
+        assert byte, f"the server exited {proc.wait()} before {want!r}"
+        line += byte
+    assert line.strip() == want, f"server said {line!r}, expected {want!r}"
+
+
+def pump(csock, progress):
+    """Uploads and downloads at once until the connection fails; returns
+    the upload's and the download's ending (an exception, or "eof")."""
+    def upload():
+        for _ in range(200000):  # bounded: ~13 GB, far beyond the test
+            csock.sendall(b"u" * 65536)
+            progress["up"] += 65536
+        return "bounded"
+
+    def download():
+        for _ in range(500000):
+            data = csock.recv(65536)
+            if not data:
+                return "eof"
+            progress["down"] += len(data)
+        return "bounded"
+
+    def ending(fn):
+        try:
+            return fn()
+        except OSError as e:
+            return e
+
+    return Thread(ending, upload), Thread(ending, download)
+
+
+def test_server_killed_mid_transfer_resets_client_and_nothing_leaks(topo, start_proxy, path):
+    """Fault injection: the server process dies by SIGKILL while bytes flow
+    both ways. The client hears a reset, promptly, and the daemon gives back
+    every socket, quad and sockhash entry of the connection. IPv4 only, to
+    keep it short (IPv6 resets: test_server_reset_reaches_client)."""
+    server = SERVER4
+    d = start_proxy()
+    maps = ("quads", "cut_socks", "cut_peers") if path == "sockmap" else ("quads",)
+    baseline = topo.held(d, maps)
+    proc = subprocess.Popen(["ip", "netns", "exec", topo.server, sys.executable, "-c",
+                             DYING_SERVER, server], stdout=subprocess.PIPE, bufsize=0)
+    topo.procs.append(proc)  # killed at teardown if the test fails first
+    expect_line(proc, b"listening")
+    csock = topo.connect(server, 80, timeout=10)
+    expect_line(proc, b"accepted")
+    progress = {"up": 0, "down": 0}
+    up, down = pump(csock, progress)
+    up.start()
+    down.start()
+    deadline = time.monotonic() + 10
+    while progress["down"] < (8 << 20) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert progress["down"] >= 8 << 20 and progress["up"] >= 1 << 20, \
+        f"no bulk transfer both ways: {progress}"
+    assert topo.held(d, maps)["sockets"] == baseline["sockets"] + 2, "both legs are open"
+
+    os.kill(proc.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    proc.wait(5)
+    endings = (up.get(5), down.get(5))
+    heard_after = time.monotonic() - killed_at
+    # Two threads share the socket: the first to look takes ECONNRESET, the
+    # other then sees EPIPE or end of stream (also when a FIN came first).
+    # One of them must see the reset.
+    assert any(isinstance(e, ConnectionResetError) for e in endings), \
+        f"the client saw no reset: upload {endings[0]!r}, download {endings[1]!r}"
+    assert heard_after < 2, f"the client heard of it {heard_after:.2f}s after the kill"
+    csock.close()
+
+    assert topo.wait_held(d, baseline, timeout=5) == baseline, "the connection left something"
+    d.assert_clean_exit()
+    assert "reason=server-reset" in d.text()
 
 
 @pytest.mark.parametrize("addrs", FAMILIES)

@@ -235,19 +235,45 @@ class Topology:
     # -- what the intercepting controller counted ----------------------------
 
     def fd_count(self, daemon):
-        """The daemon's open sockets (idle splice pipes are kept on purpose)."""
-        fd_dir = f"/proc/{daemon.proc.pid}/fd"
+        """The daemon's open TCP sockets. Not its other sockets: the
+        watchdog opens netlink sockets for a moment every second. Nor pipes:
+        idle splice pipes are kept on purpose."""
+        pid = daemon.proc.pid
+        tcp = set()
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}") as f:
+                tcp.update(line.split()[9] for line in list(f)[1:])
         count = 0
-        for fd in os.listdir(fd_dir):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                count += os.readlink(f"{fd_dir}/{fd}").startswith("socket:")
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
             except FileNotFoundError:
-                pass  # closed meanwhile
+                continue  # closed meanwhile
+            count += link.startswith("socket:[") and link[8:-1] in tcp
         return count
 
     def map_entries(self, daemon, name):
         dump = run("bpftool", "-j", "map", "dump", "id", str(daemon.map_id(name))).stdout
         return len(json.loads(dump))
+
+    def held(self, daemon, maps=("quads",)):
+        """What the daemon holds for connections: its open sockets and the
+        entries of the named maps."""
+        out = {"sockets": self.fd_count(daemon)}
+        for name in maps:
+            out[name] = self.map_entries(daemon, name)
+        return out
+
+    def wait_held(self, daemon, want, timeout=10.0):
+        """Polls held() until it equals want (a dict as held() returns it)
+        or timeout seconds pass; returns the last reading."""
+        maps = tuple(k for k in want if k != "sockets")
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.held(daemon, maps)
+            if now == want or time.monotonic() >= deadline:
+                return now
+            time.sleep(0.1)
 
     def counters(self, daemon):
         """Packets by reason, summed over CPUs."""
