@@ -448,6 +448,75 @@ static const struct tcase cases[] = {
 	  build_ipv6,
 	  { .src = C6, .dst = S6, .proto = IPPROTO_NONE },
 	  OK(PASS_NOT_TCP) },
+	{ "IPv6 hop-by-hop header running past the packet's end, UDP to the protected address",
+	  build_ipv6,
+	  { UDP(C6, S6, CPORT, 80), EXT(IPPROTO_HOPOPTS), .l3_keep = 44 },
+	  SHOT(DROP_UNPARSED) },
+
+	/* ICMP errors, as the kernel hands them to TCP (found by tests/fuzz). */
+	{ "ICMP fragmentation needed quoting the service's segment, no connection",
+	  build_ipv4,
+	  { ICMP_ERROR(IPPROTO_ICMP, 3, X4, S4, CPORT, 80) },
+	  SHOT(DROP_NO_CONN) },
+	{ "ICMPv6 error of an unknown type (5) quoting the service's segment, no connection",
+	  build_ipv6,
+	  { ICMP_ERROR(IPPROTO_ICMPV6, 5, X6, S6, CPORT, 80) },
+	  SHOT(DROP_NO_CONN) },
+	{ "ICMPv6 packet too big, the quote behind a destination-options header, no connection",
+	  build_ipv6,
+	  { ICMP_ERROR(IPPROTO_ICMPV6, 2, X6, S6, CPORT, 80), QUOTE_EXT(IPPROTO_DSTOPTS) },
+	  SHOT(DROP_NO_CONN) },
+	{ "ICMPv6 unknown error type (100), quote behind hop-by-hop and fragment headers, "
+	  "of an established connection: to its socket",
+	  build_ipv6,
+	  { ICMP_ERROR(IPPROTO_ICMPV6, 100, C6, S6, PORT_EST6, 80),
+	    QUOTE_EXT(IPPROTO_HOPOPTS, IPPROTO_FRAGMENT) },
+	  OK(STEER_ICMP) },
+	{ "ICMPv6 packet too big, the quote behind seven extension headers (past the walk)",
+	  build_ipv6,
+	  { ICMP_ERROR(IPPROTO_ICMPV6, 2, X6, S6, CPORT, 80),
+	    QUOTE_EXT(IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
+		      IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS) },
+	  SHOT(DROP_UNPARSED) },
+	{ "ICMPv6 echo request to the service: not an error",
+	  build_ipv6,
+	  { ICMP_ERROR(IPPROTO_ICMPV6, 128, X6, S6, CPORT, 80) },
+	  OK(PASS_NOT_TCP) },
+
+	/* Routed on by the proxy itself (found by tests/fuzz; seg6_enabled). */
+	{ "IPv6 routing header (segments left) behind an atomic fragment header, to the proxy",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT, IPPROTO_ROUTING),
+	    .segs_left = 1 },
+	  SHOT(DROP_UNPARSED) },
+	{ "IPv6 routing header (segments left) in a first fragment, to the proxy",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT, IPPROTO_ROUTING),
+	    .segs_left = 1, .frag = PKT_IP_MF },
+	  SHOT(DROP_UNPARSED) },
+	{ "IPv6 seven extension headers to the proxy (past the walk)",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN),
+	    EXT(IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
+		IPPROTO_DSTOPTS, IPPROTO_DSTOPTS) },
+	  SHOT(DROP_UNPARSED) },
+	{ "IPv6 two fragment headers to the proxy",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT, IPPROTO_FRAGMENT) },
+	  SHOT(DROP_UNPARSED) },
+	{ "IPv6 first fragment to the proxy, nothing routed",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT), .frag = PKT_IP_MF },
+	  OK(PASS_LOCAL) },
+	{ "IPv6 later fragment to the proxy",
+	  build_ipv6,
+	  { TCP(X6, OWN6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT), .frag = 185 },
+	  OK(PASS_LOCAL) },
+	{ "IPv6 routing header behind an atomic fragment header, to the protected address",
+	  build_ipv6,
+	  { TCP(C6, S6, CPORT, 80, PKT_SYN), EXT(IPPROTO_FRAGMENT, IPPROTO_ROUTING),
+	    .segs_left = 1 },
+	  SHOT(DROP_FRAGMENT) },
 
 	/* Sockets of this namespace owning the 4-tuple. */
 	{ "ACK of an established IPv4 connection, to the service",
@@ -678,7 +747,8 @@ static int run_frame(struct fixture *fx, const struct tcase *c, const __u8 *fram
 		return -1;
 	}
 	/* Only a packet handed to a socket is marked for the local route. */
-	want_mark = c->reason == CUTTHRU_STEER_SYN || c->reason == CUTTHRU_STEER_FLOW;
+	want_mark = c->reason == CUTTHRU_STEER_SYN || c->reason == CUTTHRU_STEER_FLOW ||
+		    c->reason == CUTTHRU_STEER_ICMP;
 	want_mark *= STEER_MARK;
 	if (mark != want_mark) {
 		snprintf(why, why_len, "mark %#x, want %#x", mark, want_mark);
