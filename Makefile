@@ -42,7 +42,7 @@ LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 UNIT_TESTS := test_addr test_cli test_relay
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-.PHONY: all clean deps demo check test bench format format-check
+.PHONY: all clean deps demo check test bench format format-check fuzz fuzz-seeds tests-bin
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -73,13 +73,42 @@ $(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/fixture.c tes
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< tests/bpf/fixture.c $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
+# The fuzzer of the intercepting controller: clang's libFuzzer with ASan and
+# UBSan, whatever SAN says (tests/fuzz/).
+FUZZ_SRCS := tests/fuzz/fuzz_intercept.c tests/fuzz/oracle.c tests/fuzz/frame.c tests/bpf/fixture.c
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+
+$(BUILD)/tests/fuzz_intercept: $(FUZZ_SRCS) tests/fuzz/*.h tests/bpf/fixture.h \
+		include/cutthru/abi.h $(BUILD)/intercept.skel.h | $(BUILD)/tests
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iinclude -Itests/bpf -I$(BUILD) $(FUZZ_SRCS) -lbpf -lelf -lz -o $@
+
+# Writes the seed corpus from tests/bpf/packets.h's frame builders.
+$(BUILD)/tests/fuzz_seeds: tests/fuzz/gen_seeds.c tests/bpf/packets.h | $(BUILD)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf $< -o $@
+
 $(BUILD) $(BUILD)/user $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
-tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept
+tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/fuzz_intercept
 
 deps:
 	$(Q)scripts/install-deps.sh
+
+# The fuzzer, FUZZ_SECONDS long (default 10 minutes); what it finds is kept
+# in tests/fuzz/corpus/ (see tests/fuzz/run.sh).
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/tests/fuzz_intercept
+	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_BUILD)
+
+# Rewrites the checked-in seed corpus from tests/bpf/packets.h's builders.
+fuzz-seeds: $(BUILD)/tests/fuzz_seeds
+	$(Q)rm -rf tests/fuzz/corpus/seed && mkdir -p tests/fuzz/corpus/seed
+	$(Q)$(BUILD)/tests/fuzz_seeds tests/fuzz/corpus/seed
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -109,4 +138,4 @@ format-check:
 	$(Q)clang-format --dry-run -Werror bpf/*.c bpf/*.h user/*.c user/*.h include/cutthru/*.h tests/*/*.c bench/*.c
 
 clean:
-	$(Q)rm -rf build build-asan build-lru build-dev
+	$(Q)rm -rf build build-asan build-lru build-dev $(FUZZ_BUILD)

@@ -11,9 +11,11 @@ if [ "${1:-}" = --check ]; then
 	shift
 fi
 
+# libclang-rt-14-dev: libclang_rt.fuzzer for clang -fsanitize=fuzzer (tests/fuzz).
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format
-python3 python3-pytest python3-scapy conntrack iputils-ping util-linux"
+python3 python3-pytest python3-scapy conntrack iputils-ping util-linux
+libclang-rt-14-dev"
 [ $# -gt 0 ] && PACKAGES="$*"
 
 missing=""

@@ -62,6 +62,7 @@ for t in "$BUILD"/tests/test_*; do
 	suite "unit:$(basename "$t")" "$t"
 done
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
+suite "fuzz" tests/fuzz/run.sh --check "$BUILD"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
 suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
 
