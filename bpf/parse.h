@@ -42,7 +42,7 @@ enum parse_result {
 	PARSE_OTHER_L4, /* addresses valid, not TCP (UDP: ports valid) */
 	PARSE_FRAGMENT, /* addresses valid, ports unknown */
 	PARSE_UNPARSED, /* addresses valid, header chain not walked */
-	PARSE_TRUNCATED_L4, /* addresses valid, TCP header cut short */
+	PARSE_TRUNCATED_L4, /* addresses valid, TCP or IPv6 extension header cut short */
 	PARSE_NOT_IP,
 	PARSE_MALFORMED, /* no usable IP header */
 	PARSE_TOO_MANY_TAGS, /* more VLAN tags than VLAN_TAGS_MAX */
@@ -303,13 +303,38 @@ static __always_inline enum parse_result upper_layer(struct __sk_buff *skb, stru
 	return parse_other(skb, pkt);
 }
 
+/*
+ * One hop-by-hop, routing, destination-options or AH header, walked past.
+ * Returns 0, or how the chain ends (never PARSE_TCP): PARSE_UNPARSED when
+ * the header is not there, PARSE_TRUNCATED_L4 when it runs past the end.
+ */
+static __always_inline int ipv6_ext_header(struct __sk_buff *skb, struct packet *pkt, __u8 *nexthdr)
+{
+	__u8 ext[4];
+
+	if (bpf_skb_load_bytes(skb, pkt->l4_off, ext, sizeof(ext)) < 0)
+		return PARSE_UNPARSED;
+	/* Segments left: the packet goes on to another address. */
+	if (*nexthdr == IPPROTO_ROUTING && ext[3])
+		pkt->source_routed = 1;
+	/* AH counts its length in 4-byte units minus 2. */
+	if (*nexthdr == IPPROTO_AH)
+		pkt->l4_off += (ext[1] + 2) * 4;
+	else
+		pkt->l4_off += (ext[1] + 1) * 8;
+	if (pkt->l4_off > skb->len)
+		return PARSE_TRUNCATED_L4;
+	*nexthdr = ext[0];
+	pkt->l4proto = *nexthdr;
+	return 0;
+}
+
 /* Walks hop-by-hop, routing, destination-options, AH and first-fragment
  * headers to the upper-layer header. */
 static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb, struct packet *pkt,
 							  __u8 nexthdr)
 {
-	__u8 ext[4];
-	int i;
+	int i, end;
 
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
 		switch (nexthdr) {
@@ -317,21 +342,9 @@ static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb,
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
 		case IPPROTO_AH:
-			if (bpf_skb_load_bytes(skb, pkt->l4_off, ext, sizeof(ext)) < 0)
+			end = ipv6_ext_header(skb, pkt, &nexthdr);
+			if (end)
 				goto unwalked;
-			/* Segments left: the packet goes on to another address. */
-			if (nexthdr == IPPROTO_ROUTING && ext[3])
-				pkt->source_routed = 1;
-			/* AH counts its length in 4-byte units minus 2. */
-			if (nexthdr == IPPROTO_AH)
-				pkt->l4_off += (ext[1] + 2) * 4;
-			else
-				pkt->l4_off += (ext[1] + 1) * 8;
-			/* A header running past the packet: the rest is not there. */
-			if (pkt->l4_off > skb->len)
-				goto unwalked;
-			nexthdr = ext[0];
-			pkt->l4proto = nexthdr;
 			break;
 		case IPPROTO_FRAGMENT:
 			if (!ipv6_fragment_header(skb, pkt, &nexthdr))
@@ -341,9 +354,10 @@ static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb,
 			return upper_layer(skb, pkt, nexthdr);
 		}
 	}
+	end = PARSE_UNPARSED;
 unwalked:
 	pkt->chain_unwalked = 1;
-	return pkt->fragment ? PARSE_FRAGMENT : PARSE_UNPARSED;
+	return pkt->fragment ? PARSE_FRAGMENT : end;
 }
 
 static __always_inline enum parse_result parse_ipv6(struct __sk_buff *skb, struct packet *pkt)

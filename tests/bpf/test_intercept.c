@@ -451,7 +451,7 @@ static const struct tcase cases[] = {
 	{ "IPv6 hop-by-hop header running past the packet's end, UDP to the protected address",
 	  build_ipv6,
 	  { UDP(C6, S6, CPORT, 80), EXT(IPPROTO_HOPOPTS), .l3_keep = 44 },
-	  SHOT(DROP_UNPARSED) },
+	  SHOT(DROP_MALFORMED) },
 
 	/* ICMP errors, as the kernel hands them to TCP (found by tests/fuzz). */
 	{ "ICMP fragmentation needed quoting the service's segment, no connection",

@@ -115,7 +115,9 @@ static void save_load_log(void)
 	if (!f || fwrite(libbpf_log, 1, libbpf_log_len, f) != libbpf_log_len)
 		fprintf(stderr, "fuzz_intercept: could not write %s\n", path);
 	else
-		fprintf(stderr, "fuzz_intercept: libbpf's log (verifier log) saved in %s\n", path);
+		fprintf(stderr,
+			"fuzz_intercept: libbpf's messages (the verifier's log) saved in %s\n",
+			path);
 	if (f)
 		fclose(f);
 }
@@ -220,7 +222,7 @@ struct outcome {
 	__u32 verdict;
 	__u32 mark;
 	int reason; /* the one that moved, or -1 */
-	char counted[256]; /* what moved, when it was not exactly one */
+	char detail[256]; /* what moved when it was not exactly one; an error */
 };
 
 static void dump_frame(const __u8 *frame, size_t len)
@@ -243,14 +245,14 @@ static void fail(const char *what, const struct oracle_result *o, const struct o
 		"\nFUZZ FAILURE: %s\n"
 		"  innermost destination %s (%s: %s)\n"
 		"  layers: %s\n"
-		"  verdict %s, reason %s, mark %#x%s%s\n",
+		"  verdict %s, reason %s, mark %#x%s\n",
 		what, dest, o->exposed ? "exposed" : "not exposed", oracle_rule_text(o->rule),
 		o->path,
 		out->verdict == TC_ACT_OK   ? "TC_ACT_OK" :
 		out->verdict == TC_ACT_SHOT ? "TC_ACT_SHOT" :
 					      "(other)",
 		out->reason >= 0 ? fixture_reason_name((__u32)out->reason) : "(none)", out->mark,
-		out->counted[0] ? ", counted:" : "", out->counted);
+		out->detail);
 	dump_frame(frame, len);
 	abort();
 }
@@ -259,7 +261,7 @@ static void fail(const char *what, const struct oracle_result *o, const struct o
 static int counted_reason(const struct cutthru_counter *now, size_t len, struct outcome *out)
 {
 	int moved = 0, reason = -1, ok = 1;
-	size_t used = 0;
+	size_t used = (size_t)snprintf(out->detail, sizeof(out->detail), "; counted:");
 	__u32 r;
 
 	for (r = 0; r < CUTTHRU_REASONS; r++) {
@@ -271,14 +273,14 @@ static int counted_reason(const struct cutthru_counter *now, size_t len, struct 
 		moved++;
 		reason = (int)r;
 		ok &= pkts == 1 && bytes == len;
-		if (used < sizeof(out->counted))
-			used += (size_t)snprintf(out->counted + used, sizeof(out->counted) - used,
+		if (used < sizeof(out->detail))
+			used += (size_t)snprintf(out->detail + used, sizeof(out->detail) - used,
 						 " %s (%llu packets, %llu bytes)",
 						 fixture_reason_name(r), (unsigned long long)pkts,
 						 (unsigned long long)bytes);
 	}
 	if (moved == 1 && ok) {
-		out->counted[0] = '\0';
+		out->detail[0] = '\0';
 		return reason;
 	}
 	return -1;
@@ -306,12 +308,12 @@ static void check(const __u8 *frame, size_t len)
 	if (err == -EINVAL && refused_by_test_run(frame, len))
 		return;
 	if (err) {
-		snprintf(out.counted, sizeof(out.counted), " (test run: %s)", strerror(-err));
+		snprintf(out.detail, sizeof(out.detail), "; test run: %s", strerror(-err));
 		fail("BPF_PROG_TEST_RUN failed", &o, &out, frame, len);
 	}
 	err = fixture_read_counters(&fx, now);
 	if (err) {
-		snprintf(out.counted, sizeof(out.counted), " (reading: %s)", strerror(-err));
+		snprintf(out.detail, sizeof(out.detail), "; reading them: %s", strerror(-err));
 		fail("the counters could not be read", &o, &out, frame, len);
 	}
 	out.reason = counted_reason(now, len, &out);

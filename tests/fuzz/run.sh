@@ -48,8 +48,9 @@ failed=0
 
 # What a failed run printed about itself: the failure and the kept input.
 show_failure() {
+	sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' "$1" | head -60
 	grep -E -A8 "FUZZ FAILURE|ERROR: libFuzzer|^fuzz_intercept: " "$1" | grep -v "^    #" | head -40
-	grep -E "Test unit written to|verifier log" "$1"
+	grep -E "Test unit written to" "$1"
 }
 
 step() {
