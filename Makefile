@@ -52,10 +52,6 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # built from the parser's source alone (no BPF, no daemon).
 FUZZ_PARSERS := http tls
 FUZZ_PARSER_BINS := $(FUZZ_PARSERS:%=$(BUILD)/fuzz/fuzz_%)
-FUZZ_CFLAGS := -O1 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iuser \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-# make fuzz-parsers: this many seconds in all, shared by the targets.
-FUZZ_SECONDS ?= 300
 
 # make install: the unit goes where systemd looks for PREFIX (/usr/local/lib
 # or /usr/lib/systemd/system), with ExecStart and the configuration path
@@ -70,8 +66,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 CONF_EXAMPLE := etc/cutthru.conf.example
 
-.PHONY: all clean deps demo check test bench soak soak-short format format-check fuzz-parsers \
-	fuzz-parsers-bin install uninstall
+.PHONY: all clean deps demo check test bench soak soak-short format format-check fuzz \
+	fuzz-seeds fuzz-parsers fuzz-parsers-bin install uninstall tests-bin
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -97,9 +93,29 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/*.h $(LIB_OBJS) | $(BUILD)/tests
+$(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/fixture.c tests/bpf/*.h \
+		$(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< tests/bpf/fixture.c $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+
+# The fuzzers (tests/fuzz/): clang's libFuzzer with ASan and UBSan, whatever
+# SAN says. The intercepting controller's, and the pure parsers', each built
+# from the parser's source alone (no BPF, no daemon).
+FUZZ_SRCS := tests/fuzz/fuzz_intercept.c tests/fuzz/oracle.c tests/fuzz/frame.c tests/bpf/fixture.c
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iuser
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+
+$(BUILD)/tests/fuzz_intercept: $(FUZZ_SRCS) tests/fuzz/*.h tests/bpf/fixture.h \
+		include/cutthru/abi.h $(BUILD)/intercept.skel.h | $(BUILD)/tests
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iinclude -Itests/bpf -I$(BUILD) $(FUZZ_SRCS) -lbpf -lelf -lz -o $@
+
+# Writes the seed corpus from tests/bpf/packets.h's frame builders.
+$(BUILD)/tests/fuzz_seeds: tests/fuzz/gen_seeds.c tests/bpf/packets.h | $(BUILD)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf $< -o $@
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c user/%.c user/%.h | $(BUILD)/fuzz
 	@echo "  FUZZ    $@"
@@ -108,18 +124,29 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c user/%.c user/%.h | $(BUILD)/fuzz
 $(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
-tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept fuzz-parsers-bin
+tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin
 
 fuzz-parsers-bin: $(FUZZ_PARSER_BINS)
 
-# The parsers' fuzzers for FUZZ_SECONDS in all (default 300), after replaying
-# their seed corpora; `make check` runs them for about 20 s each.
+# The parsers' fuzzers for FUZZ_SECONDS in all, after replaying their seed
+# corpora; `make check` runs them for about 20 s each.
 fuzz-parsers: deps
 	$(Q)$(MAKE) --no-print-directory fuzz-parsers-bin
 	$(Q)tests/fuzz/run-parsers.sh $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_PARSERS)) )) $(BUILD)
 
 deps:
 	$(Q)scripts/install-deps.sh
+
+# The fuzzer, FUZZ_SECONDS long (default 10 minutes); what it finds is kept
+# in tests/fuzz/corpus/ (see tests/fuzz/run.sh).
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/tests/fuzz_intercept
+	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_BUILD)
+
+# Rewrites the checked-in seed corpus from tests/bpf/packets.h's builders.
+fuzz-seeds: $(BUILD)/tests/fuzz_seeds
+	$(Q)rm -rf tests/fuzz/corpus/seed && mkdir -p tests/fuzz/corpus/seed
+	$(Q)$(BUILD)/tests/fuzz_seeds tests/fuzz/corpus/seed
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -191,4 +218,4 @@ uninstall:
 	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
-	$(Q)rm -rf build build-asan build-lru build-dev build-soak build-soak-asan
+	$(Q)rm -rf build build-asan build-lru build-dev build-soak build-soak-asan $(FUZZ_BUILD)

@@ -378,9 +378,20 @@ static __always_inline int classify_other(struct __sk_buff *skb, const struct pa
 {
 	struct cutthru_quad quote = {};
 
-	if ((pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6) &&
-	    parse_icmp_quote(skb, pkt, &quote))
-		return classify_icmp_error(skb, pkt->gen, &quote);
+	if (pkt->l4proto == IPPROTO_ICMP || pkt->l4proto == IPPROTO_ICMPV6) {
+		switch (parse_icmp_quote(skb, pkt, &quote)) {
+		case QUOTE_TCP:
+			return classify_icmp_error(skb, pkt->gen, &quote);
+		case QUOTE_UNWALKED:
+			/* The kernel walks on and may find a service's segment. */
+			if (net_is_protected(pkt->gen, quote.family, &quote.saddr) ||
+			    net_is_protected(pkt->gen, quote.family, &quote.daddr))
+				return CUTTHRU_DROP_UNPARSED;
+			break;
+		default:
+			break;
+		}
+	}
 	/* What is inside a tunnel to a protected network is not seen. */
 	if (is_tunnel(pkt) && touches_protected_net(pkt))
 		return CUTTHRU_DROP_UNPARSED;
@@ -409,8 +420,9 @@ static __always_inline int classify(struct __sk_buff *skb)
 		return CUTTHRU_DROP_UNPARSED;
 	if (is_local_addr(&pkt)) {
 		/* Source-routed via this router: it would leave again toward a
-		 * destination this program never judged. */
-		if (pkt.source_routed)
+		 * destination this program never judged. An IPv6 header chain
+		 * not walked to its end may hold the routing header. */
+		if (pkt.source_routed || pkt.chain_unwalked)
 			return CUTTHRU_DROP_UNPARSED;
 		return CUTTHRU_PASS_LOCAL;
 	}

@@ -42,7 +42,7 @@ enum parse_result {
 	PARSE_OTHER_L4, /* addresses valid, not TCP (UDP: ports valid) */
 	PARSE_FRAGMENT, /* addresses valid, ports unknown */
 	PARSE_UNPARSED, /* addresses valid, header chain not walked */
-	PARSE_TRUNCATED_L4, /* addresses valid, TCP header cut short */
+	PARSE_TRUNCATED_L4, /* addresses valid, TCP or IPv6 extension header cut short */
 	PARSE_NOT_IP,
 	PARSE_MALFORMED, /* no usable IP header */
 	PARSE_TOO_MANY_TAGS, /* more VLAN tags than VLAN_TAGS_MAX */
@@ -55,6 +55,8 @@ struct packet {
 	__u8 l4proto;
 	__u8 tcp_flags; /* byte 13 of the TCP header */
 	__u8 source_routed; /* IPv4 LSRR/SSRR, IPv6 routing header not done */
+	__u8 fragment; /* IPv6: a fragment header (offset 0) was walked past */
+	__u8 chain_unwalked; /* IPv6: the header chain's end was not reached */
 	__u32 gen; /* the policy generation this packet is judged by */
 };
 
@@ -102,47 +104,107 @@ static __always_inline int icmp_is_error(const struct packet *pkt, __u8 type)
 {
 	if (pkt->l4proto == IPPROTO_ICMP)
 		return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
-	return pkt->l4proto == IPPROTO_ICMPV6 && type >= 1 && type <= 4;
+	/* icmpv6_rcv() hands every type below 128 without a handler of its own
+	 * ("an error of unknown type") to the quoted protocol as well. */
+	return pkt->l4proto == IPPROTO_ICMPV6 && type < 128;
+}
+
+static __always_inline int is_ipv6_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
+}
+
+enum quote_result {
+	QUOTE_NONE, /* not an error the kernel gives to TCP */
+	QUOTE_TCP, /* quote holds the quoted segment's tuple */
+	QUOTE_UNWALKED, /* addresses valid; more extension headers than walked */
+};
+
+/*
+ * The quoted IPv6 packet's extension headers, skipped as icmpv6_notify()
+ * skips them (ipv6_skip_exthdr()): a later fragment, no next header, or a
+ * header past the end gives the error to no protocol. *off: the quoted
+ * upper-layer header on QUOTE_TCP.
+ */
+static __always_inline enum quote_result skip_quoted_ipv6_ext(struct __sk_buff *skb, __u32 *off,
+							      __u8 nexthdr)
+{
+	__u8 ext[4];
+	int i;
+
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_AH:
+		case IPPROTO_FRAGMENT:
+			if (bpf_skb_load_bytes(skb, *off, ext, sizeof(ext)) < 0)
+				return QUOTE_NONE;
+			if (nexthdr == IPPROTO_FRAGMENT) {
+				if (((__u16)ext[2] << 8 | ext[3]) & ~7)
+					return QUOTE_NONE;
+				*off += 8;
+			} else if (nexthdr == IPPROTO_AH) {
+				*off += (ext[1] + 2) * 4;
+			} else {
+				*off += (ext[1] + 1) * 8;
+			}
+			nexthdr = ext[0];
+			break;
+		case IPPROTO_TCP:
+			return QUOTE_TCP;
+		default:
+			return QUOTE_NONE;
+		}
+	}
+	if (nexthdr == IPPROTO_TCP)
+		return QUOTE_TCP;
+	return is_ipv6_ext(nexthdr) ? QUOTE_UNWALKED : QUOTE_NONE;
 }
 
 /*
  * An ICMP or ICMPv6 error quoting a TCP segment: fills quote with the
- * quoted segment's tuple (saddr: who sent it). Returns 1 when it is one.
+ * quoted segment's tuple (saddr: who sent it).
  */
-static __always_inline int parse_icmp_quote(struct __sk_buff *skb, const struct packet *pkt,
-					    struct cutthru_quad *quote)
+static __always_inline enum quote_result
+parse_icmp_quote(struct __sk_buff *skb, const struct packet *pkt, struct cutthru_quad *quote)
 {
 	__u32 off = pkt->l4_off + 8; /* type, code, checksum, 4 more */
 	__be16 ports[2];
 	__u8 type;
 
 	if (bpf_skb_load_bytes(skb, pkt->l4_off, &type, 1) < 0 || !icmp_is_error(pkt, type))
-		return 0;
+		return QUOTE_NONE;
 	quote->family = pkt->tuple.family;
 	if (pkt->l4proto == IPPROTO_ICMP) {
 		struct iphdr iph;
 
 		if (bpf_skb_load_bytes(skb, off, &iph, sizeof(iph)) < 0 ||
 		    iph.protocol != IPPROTO_TCP || iph.ihl < 5)
-			return 0;
+			return QUOTE_NONE;
 		quote->saddr.v4 = iph.saddr;
 		quote->daddr.v4 = iph.daddr;
 		off += iph.ihl * 4;
 	} else {
+		enum quote_result res;
 		struct ipv6hdr ip6h;
 
-		if (bpf_skb_load_bytes(skb, off, &ip6h, sizeof(ip6h)) < 0 ||
-		    ip6h.nexthdr != IPPROTO_TCP)
-			return 0;
+		if (bpf_skb_load_bytes(skb, off, &ip6h, sizeof(ip6h)) < 0)
+			return QUOTE_NONE;
 		__builtin_memcpy(quote->saddr.bytes, &ip6h.saddr, 16);
 		__builtin_memcpy(quote->daddr.bytes, &ip6h.daddr, 16);
 		off += sizeof(ip6h);
+		res = skip_quoted_ipv6_ext(skb, &off, ip6h.nexthdr);
+		if (res != QUOTE_TCP)
+			return res;
 	}
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
-		return 0;
+		return QUOTE_NONE;
 	quote->sport = ports[0];
 	quote->dport = ports[1];
-	return 1;
+	return QUOTE_TCP;
 }
 
 #define IPV4_OPTS_MAX 40
@@ -205,13 +267,75 @@ static __always_inline enum parse_result parse_ipv4(struct __sk_buff *skb, struc
 	return parse_tcp(skb, pkt);
 }
 
-/* Walks hop-by-hop, routing, destination-options and AH headers to the
- * upper-layer header. */
+/*
+ * After a fragment header: a later fragment has no upper-layer header; a
+ * first one (offset 0) is walked on, since the reassembled packet's headers
+ * are walked again by the kernel, routing header included. A second
+ * fragment header is not walked into.
+ */
+static __always_inline int ipv6_fragment_header(struct __sk_buff *skb, struct packet *pkt,
+						__u8 *nexthdr)
+{
+	__u8 frag[4];
+
+	if (pkt->fragment || bpf_skb_load_bytes(skb, pkt->l4_off, frag, sizeof(frag)) < 0) {
+		pkt->chain_unwalked = 1;
+		return 0;
+	}
+	pkt->fragment = 1;
+	if (((__u16)frag[2] << 8 | frag[3]) & ~7)
+		return 0;
+	*nexthdr = frag[0];
+	pkt->l4_off += 8;
+	return 1;
+}
+
+/* A fragment's upper-layer header may be cut or absent: ports are not read. */
+static __always_inline enum parse_result upper_layer(struct __sk_buff *skb, struct packet *pkt,
+						     __u8 nexthdr)
+{
+	pkt->l4proto = nexthdr;
+	if (pkt->fragment)
+		return PARSE_FRAGMENT;
+	if (nexthdr == IPPROTO_TCP)
+		return parse_tcp(skb, pkt);
+	if (nexthdr == IPPROTO_ESP)
+		return PARSE_UNPARSED;
+	return parse_other(skb, pkt);
+}
+
+/*
+ * One hop-by-hop, routing, destination-options or AH header, walked past.
+ * Returns 0, or how the chain ends (never PARSE_TCP): PARSE_UNPARSED when
+ * the header is not there, PARSE_TRUNCATED_L4 when it runs past the end.
+ */
+static __always_inline int ipv6_ext_header(struct __sk_buff *skb, struct packet *pkt, __u8 *nexthdr)
+{
+	__u8 ext[4];
+
+	if (bpf_skb_load_bytes(skb, pkt->l4_off, ext, sizeof(ext)) < 0)
+		return PARSE_UNPARSED;
+	/* Segments left: the packet goes on to another address. */
+	if (*nexthdr == IPPROTO_ROUTING && ext[3])
+		pkt->source_routed = 1;
+	/* AH counts its length in 4-byte units minus 2. */
+	if (*nexthdr == IPPROTO_AH)
+		pkt->l4_off += (ext[1] + 2) * 4;
+	else
+		pkt->l4_off += (ext[1] + 1) * 8;
+	if (pkt->l4_off > skb->len)
+		return PARSE_TRUNCATED_L4;
+	*nexthdr = ext[0];
+	pkt->l4proto = *nexthdr;
+	return 0;
+}
+
+/* Walks hop-by-hop, routing, destination-options, AH and first-fragment
+ * headers to the upper-layer header. */
 static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb, struct packet *pkt,
 							  __u8 nexthdr)
 {
-	__u8 ext[4];
-	int i;
+	int i, end;
 
 	for (i = 0; i < IPV6_EXT_MAX; i++) {
 		switch (nexthdr) {
@@ -219,30 +343,22 @@ static __always_inline enum parse_result parse_ipv6_chain(struct __sk_buff *skb,
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
 		case IPPROTO_AH:
-			if (bpf_skb_load_bytes(skb, pkt->l4_off, ext, sizeof(ext)) < 0)
-				return PARSE_UNPARSED;
-			/* Segments left: the packet goes on to another address. */
-			if (nexthdr == IPPROTO_ROUTING && ext[3])
-				pkt->source_routed = 1;
-			/* AH counts its length in 4-byte units minus 2. */
-			if (nexthdr == IPPROTO_AH)
-				pkt->l4_off += (ext[1] + 2) * 4;
-			else
-				pkt->l4_off += (ext[1] + 1) * 8;
-			nexthdr = ext[0];
-			pkt->l4proto = nexthdr;
+			end = ipv6_ext_header(skb, pkt, &nexthdr);
+			if (end)
+				goto unwalked;
 			break;
 		case IPPROTO_FRAGMENT:
-			return PARSE_FRAGMENT;
-		case IPPROTO_TCP:
-			return parse_tcp(skb, pkt);
-		case IPPROTO_ESP:
-			return PARSE_UNPARSED;
+			if (!ipv6_fragment_header(skb, pkt, &nexthdr))
+				return PARSE_FRAGMENT;
+			break;
 		default:
-			return parse_other(skb, pkt);
+			return upper_layer(skb, pkt, nexthdr);
 		}
 	}
-	return PARSE_UNPARSED;
+	end = PARSE_UNPARSED;
+unwalked:
+	pkt->chain_unwalked = 1;
+	return pkt->fragment ? PARSE_FRAGMENT : end;
 }
 
 static __always_inline enum parse_result parse_ipv6(struct __sk_buff *skb, struct packet *pkt)

@@ -11,8 +11,8 @@ if [ "${1:-}" = --check ]; then
 	shift
 fi
 
-# libclang-rt-14-dev holds libFuzzer (clang -fsanitize=fuzzer); clang-14 only
-# recommends it, and recommends are not installed here.
+# libclang-rt-14-dev holds libFuzzer (clang -fsanitize=fuzzer, tests/fuzz); clang-14
+# only recommends it, and recommends are not installed here.
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libmnl-dev libnftables-dev nftables iproute2 libcmocka-dev clang-format libclang-rt-14-dev
 libcrypt-dev libpam0g-dev libconfig-dev libmicrohttpd-dev libcap-ng-dev libsystemd-dev

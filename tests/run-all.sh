@@ -66,6 +66,8 @@ suite "unit:test_dist.sh" tests/unit/test_dist.sh "$BUILD"
 suite "bpf:intercept" "$BUILD/tests/bpf_intercept"
 # The parsers' libFuzzer targets, about 20 s each (`make fuzz-parsers` for longer).
 suite "fuzz:parsers" tests/fuzz/run-parsers.sh 20 "$BUILD"
+# The intercepting controller's fuzzer, about 60 s (`make fuzz` for longer).
+suite "fuzz:intercept" tests/fuzz/run.sh --check "$BUILD"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
 suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
 

@@ -9,11 +9,13 @@ received (and answered) and what cutthru counted.
 """
 import time
 import warnings
+from socket import AF_INET6, inet_pton
 
 import pytest
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_LSRR
-from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6, IPv6ExtHdrSegmentRouting
+from scapy.layers.inet6 import (ICMPv6PacketTooBig, ICMPv6Unknown, IPv6, IPv6ExtHdrDestOpt,
+                                IPv6ExtHdrSegmentRouting)
 from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
@@ -295,3 +297,83 @@ def test_srh_via_router_with_seg6_enabled(lab):
         f"BYPASS (router with seg6_enabled=1): IPv6 SRH [{PROXY_C6}, {SERVER6}] SYN to "
         f"{PROXY_C6}; cutthru counted pass_local, the server received it and answered "
         f"{len(answered(shot, 42301))} SYN-ACK(s)\n{shot.report()}")
+
+
+def hidden_srh(before):
+    """A SYN to the router's own address whose segment routing header (next
+    segment: the server) comes after `before`, bytes the cutthru walk does
+    not look past. seg6 takes the routing header to follow the IPv6 header
+    directly: it forwards from (its offset - 40), so the 40 bytes before it,
+    the data of an unknown option (skipped) in a destination-options
+    header, are sent as the IPv6 header: ours, client -> server, its next
+    header the routing header read as destination options, then the SYN."""
+    syn = tcp_bytes(IPv6(src=CLIENT6, dst=SERVER6), tcp_seg("S", 42302, 3))
+    # Segments left 1, last entry 0, flags 0x16 and tag (17, 0): at the
+    # server, options (0x04 len 0, pad, 0x16 len 17) that skip segment 0;
+    # segment 1 is one more option to skip.
+    seg1 = bytes([0x16, 14]) + b"\xaa" * 14
+    rh = bytes([6, 4, 4, 1, 0, 0x16, 17, 0]) + inet_pton(AF_INET6, SERVER6) + seg1
+    inner = rh[:3] + b"\0" + rh[4:] + syn  # as forwarded: segments left 0
+    ours = bytes(IPv6(src=CLIENT6, dst=SERVER6, nh=60, plen=len(inner)))
+    opts = bytes([43, 5, 0x1e, 44, 0, 0, 0, 0]) + ours
+    return before(opts) + rh + syn
+
+
+SRH_HIDDEN = {
+    # name: (next header of the IPv6 header, what comes before the options)
+    "behind-atomic-fragment": (44, lambda opts: bytes([60, 0, 0, 0, 0, 0, 0x43, 0x54]) + opts),
+    "seventh-header": (60, lambda opts: bytes([60, 0, 1, 4, 0, 0, 0, 0]) * 5 + opts),
+}
+
+
+@pytest.mark.parametrize("where", sorted(SRH_HIDDEN))
+def test_srh_hidden_from_the_walk_via_router_with_seg6_enabled(lab, where):
+    """The routing header behind a fragment header or as the seventh
+    extension header (found by tests/fuzz): cutthru counted these pass_local
+    and a router with seg6_enabled=1 processed the routing header and sent
+    the packet on to the server. (Sent from (its offset - 40): frames
+    injected on a router's lo arrived as the SYN crafted there, which the
+    server answered; through this topology's veth they arrived zeroed.)
+    Dropped now (drop_unparsed): a chain to the router's own address is
+    walked past first fragments' headers, and one not walked to its end is
+    not passed."""
+    topo = lab.topo
+    topo.sh(topo.proxy, "sysctl", "-qw", "net.ipv6.conf.all.seg6_enabled=1",
+            f"net.ipv6.conf.{topo.if_pc}.seg6_enabled=1")
+    nh, before = SRH_HIDDEN[where]
+    frame = lab.eth() / IPv6(src=CLIENT6, dst=PROXY_C6, nh=nh) / Raw(hidden_srh(before))
+    shot = lab.shoot([frame], "drop_unparsed", 1)
+    assert shot.counted.get("drop_unparsed", 0) >= 1, shot.report()
+    leaked = shot.from_client()
+    assert not leaked, (
+        f"BYPASS (router with seg6_enabled=1): SRH {where} in a packet to {PROXY_C6}; the "
+        f"server received {len(leaked)} packet(s) and its service answered "
+        f"{len(answered(shot, 42302))} SYN-ACK(s)\n{shot.report()}")
+
+
+@pytest.mark.parametrize("kind", ["unknown-type", "quote-behind-dstopts"])
+def test_icmpv6_error_the_kernel_gives_tcp(lab, kind):
+    """ICMPv6 errors the kernel gives to TCP besides types 1 to 4 with a bare
+    quote (found by tests/fuzz): any type below 128 ("an error of unknown
+    type"), and quotes with extension headers (icmpv6_notify skips them).
+    cutthru counted these pass_not_tcp; quoting the server's segment of a
+    live proxied connection they must go to the proxy's socket instead."""
+    c, srv = proxied_connection(lab, 6)
+    s_snd, _ = queue_seqs(srv)
+    port = c.getsockname()[1]
+    seg = TCP(sport=80, dport=port, flags="A", seq=s_snd)
+    if kind == "unknown-type":
+        quote = bytes(IPv6(src=SERVER6, dst=CLIENT6) / seg)
+        err = ip6() / ICMPv6Unknown(type=5, msgbody=b"\0\0\0\0" + quote)
+    else:
+        quote = bytes(IPv6(src=SERVER6, dst=CLIENT6) / IPv6ExtHdrDestOpt() / seg)
+        err = ip6() / ICMPv6PacketTooBig(mtu=1280) / Raw(quote)
+    shot = lab.shoot([lab.eth() / err], "steer_icmp", 1)
+    c.close()
+    srv.close()
+    assert shot.counted.get("steer_icmp", 0) >= 1, shot.report()
+    leaked = shot.from_client()
+    assert not leaked, (
+        f"BYPASS: an ICMPv6 error ({kind}) quoting the live quad {SERVER6}:80 -> client:{port} "
+        f"reached the server\n{shot.report()}")
+

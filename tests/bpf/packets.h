@@ -47,6 +47,12 @@ struct pkt_spec {
 	__u16 l3_keep; /* cut the frame this many bytes into L3; 0 keeps all */
 	__u16 l4_keep; /* cut the frame this many bytes into L4; 0 keeps all */
 	__u16 payload; /* data bytes after the L4 header */
+	__u8 segs_left; /* of an IPv6 routing header in ext */
+	/* ICMP and ICMPv6 with icmp_type set: an error quoting the TCP segment
+	 * its receiver sent, dst:dport -> src:sport, behind quote_ext. */
+	__u8 icmp_type;
+	__u8 quote_ext[8];
+	__u8 n_quote_ext;
 };
 
 /* Spec fragments for the test tables. */
@@ -55,6 +61,9 @@ struct pkt_spec {
 	.tcp_flags = (fl)
 #define UDP(s, d, sp, dp) .src = (s), .dst = (d), .proto = IPPROTO_UDP, .sport = (sp), .dport = (dp)
 #define EXT(...) .ext = { __VA_ARGS__ }, .n_ext = sizeof((__u8[]){ __VA_ARGS__ })
+#define ICMP_ERROR(l4, type, s, d, sp, dp) \
+	.src = (s), .dst = (d), .proto = (l4), .icmp_type = (type), .sport = (sp), .dport = (dp)
+#define QUOTE_EXT(...) .quote_ext = { __VA_ARGS__ }, .n_quote_ext = sizeof((__u8[]){ __VA_ARGS__ })
 
 typedef size_t (*pkt_builder)(const struct pkt_spec *spec, __u8 *frame);
 
@@ -159,11 +168,52 @@ static size_t put_inner_ipv4(const struct pkt_spec *s, __u8 *p)
 	return put_ipv4(&inner, p, &l4_off);
 }
 
+static size_t put_ipv6(const struct pkt_spec *s, __u8 *p);
+
+/* The segment an ICMP error quotes: sent by its receiver to its sender. */
+static size_t put_quote(const struct pkt_spec *s, __u8 *p)
+{
+	struct pkt_spec seg = {
+		.src = s->dst,
+		.dst = s->src,
+		.proto = IPPROTO_TCP,
+		.tcp_flags = PKT_ACK,
+		.sport = s->dport,
+		.dport = s->sport,
+		.n_ext = s->n_quote_ext,
+	};
+	size_t l4_off;
+
+	memcpy(seg.ext, s->quote_ext, sizeof(seg.ext));
+	if (s->proto == IPPROTO_ICMP)
+		return put_ipv4(&seg, p, &l4_off);
+	return put_ipv6(&seg, p);
+}
+
+/* An ICMP or ICMPv6 error: type, code 0, checksum, 4 bytes (an MTU), quote. */
+static size_t put_icmp_error(const struct pkt_spec *s, __u8 *p)
+{
+	__be32 mtu = htonl(1280);
+
+	p[0] = s->icmp_type;
+	p[1] = 0;
+	memset(p + 2, 0, 2);
+	memcpy(p + 4, &mtu, 4);
+	return 8 + put_quote(s, p + 8);
+}
+
+static int is_icmp_error(const struct pkt_spec *s)
+{
+	return (s->proto == IPPROTO_ICMP || s->proto == IPPROTO_ICMPV6) && s->icmp_type;
+}
+
 /* Writes the upper-layer header and payload; returns their length. */
 static size_t put_l4(const struct pkt_spec *s, __u8 *p)
 {
 	size_t hlen;
 
+	if (is_icmp_error(s))
+		return put_icmp_error(s, p);
 	switch (s->proto) {
 	case IPPROTO_TCP:
 		hlen = put_tcp(s, p);
@@ -182,19 +232,21 @@ static size_t put_l4(const struct pkt_spec *s, __u8 *p)
 	return hlen + s->payload;
 }
 
-/* The TCP or UDP checksum; sum holds the pseudo-header's addresses. */
+/* The TCP, UDP or ICMPv6 checksum (sum holds the pseudo-header's
+ * addresses), or ICMP's, which has no pseudo-header. */
 static void put_l4_csum(const struct pkt_spec *s, __u8 *p, size_t len, __u32 sum)
 {
-	size_t at;
+	size_t at = 2; /* ICMP and ICMPv6 */
 	__be16 c;
 
 	if (s->proto == IPPROTO_TCP)
 		at = offsetof(struct tcphdr, check);
 	else if (s->proto == IPPROTO_UDP)
 		at = offsetof(struct udphdr, check);
-	else
+	else if (!is_icmp_error(s))
 		return;
-	c = csum_fold(csum_add(sum + s->proto + len, p, len));
+	sum = s->proto == IPPROTO_ICMP ? 0 : sum + s->proto + len;
+	c = csum_fold(csum_add(sum, p, len));
 	memcpy(p + at, &c, 2);
 }
 
@@ -259,7 +311,8 @@ static size_t put_ext(const struct pkt_spec *s, __u8 type, __u8 next, __u8 *p)
 		p[7] = 0x54; /* identification */
 		return 8;
 	case IPPROTO_ROUTING:
-		p[2] = 4; /* segment routing, no segment left */
+		p[2] = 4; /* segment routing without addresses: only the walk reads it */
+		p[3] = s->segs_left;
 		return 8;
 	default: /* hop-by-hop, destination options: one PadN */
 		p[2] = 1;
@@ -268,10 +321,11 @@ static size_t put_ext(const struct pkt_spec *s, __u8 type, __u8 next, __u8 *p)
 	}
 }
 
-static size_t build_ipv6(const struct pkt_spec *s, __u8 *frame)
+/* The IPv6 header, extension headers and upper layer; *l4_off: where the
+ * upper layer starts. Returns the packet's length. */
+static size_t put_ipv6_at(const struct pkt_spec *s, __u8 *p, size_t *l4_off)
 {
-	size_t l3 = put_eth(s, frame, ETH_P_IPV6), off = sizeof(struct ipv6hdr);
-	__u8 *p = frame + l3;
+	size_t off = sizeof(struct ipv6hdr);
 	struct ipv6hdr ip6 = {
 		.version = 6,
 		.nexthdr = s->n_ext ? s->ext[0] : s->proto,
@@ -288,7 +342,23 @@ static size_t build_ipv6(const struct pkt_spec *s, __u8 *frame)
 	ip6.payload_len = htons(off - sizeof(ip6) + l4_len);
 	memcpy(p, &ip6, sizeof(ip6));
 	put_l4_csum(s, p + off, l4_len, csum_add(0, &ip6.saddr, 32));
-	return cut(s, l3, l3 + off, l3 + off + l4_len);
+	*l4_off = off;
+	return off + l4_len;
+}
+
+static size_t put_ipv6(const struct pkt_spec *s, __u8 *p)
+{
+	size_t l4_off;
+
+	return put_ipv6_at(s, p, &l4_off);
+}
+
+static size_t build_ipv6(const struct pkt_spec *s, __u8 *frame)
+{
+	size_t l3 = put_eth(s, frame, ETH_P_IPV6), l4_off;
+	size_t len = put_ipv6_at(s, frame + l3, &l4_off);
+
+	return cut(s, l3, l3 + l4_off, l3 + len);
 }
 
 /* An ARP request, who-has dst tell src (IPv4 text addresses). */
