@@ -131,6 +131,7 @@ def test_reload_under_traffic(topo):
     d = topo.start("--config", conf)
     # A transfer that spans the reloads: 64 MiB sent slowly enough.
     bulk = topo.connect(SERVER4, 80)
+    bulk.settimeout(60)  # a shared, loaded machine; a stall still fails
     sender = Thread(send_pattern, bulk, 7, 64 << 20)
     reader = Thread(recv_all, bulk)
     sender.start()
