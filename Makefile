@@ -4,6 +4,7 @@
 #   make demo       install what is missing, build, run the demo topology
 #   make check      install what is missing, build, run every test
 #   make bench      the benchmark (bench/RESULTS.md)
+#   make fuzz       every fuzzer, longer than make check (FUZZ_SECONDS=600)
 #   make soak       10 minutes of mixed load on every data path (SOAK_SECONDS=N)
 #   make soak-short 2 minutes of it against an ASan+UBSan build
 #   make format     clang-format every C file
@@ -137,11 +138,15 @@ fuzz-parsers: deps
 deps:
 	$(Q)scripts/install-deps.sh
 
-# The fuzzer, FUZZ_SECONDS long (default 10 minutes); what it finds is kept
-# in tests/fuzz/corpus/ (see tests/fuzz/run.sh).
+# Every fuzzer, the intercepting controller's FUZZ_SECONDS long (default 10
+# minutes), then the parsers' as long in all; what the first finds is kept in
+# tests/fuzz/corpus/ (see tests/fuzz/run.sh), the others' in
+# FUZZ_BUILD/fuzz/artifacts/.
 fuzz: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/tests/fuzz_intercept
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/tests/fuzz_intercept \
+		fuzz-parsers-bin
 	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_BUILD)
+	$(Q)tests/fuzz/run-parsers.sh $$(( $(FUZZ_SECONDS) / $(words $(FUZZ_PARSERS)) )) $(FUZZ_BUILD)
 
 # Rewrites the checked-in seed corpus from tests/bpf/packets.h's builders.
 fuzz-seeds: $(BUILD)/tests/fuzz_seeds
