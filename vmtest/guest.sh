@@ -53,7 +53,9 @@ set_up_root() {
 	mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 	overlay /etc && overlay /var && overlay /root || return 1
 	# The build tree, read-write; cache=mmap so that binaries can be mapped.
-	mount -t 9p -o trans=virtio,version=9p2000.L,cache=mmap,msize=262144 vmwork "$WORK" || return 1
+	# (A tree under /tmp has no directory in the guest's /tmp yet.)
+	mkdir -p "$WORK" &&
+		mount -t 9p -o trans=virtio,version=9p2000.L,cache=mmap,msize=262144 vmwork "$WORK"
 }
 
 set_up_system() {
@@ -69,8 +71,13 @@ set_up_system() {
 		else
 			overlay "$(readlink -f /lib)"
 		fi
-		mkdir -p "/lib/modules/$(uname -r)" &&
+		mkdir -p "/lib/modules/$(uname -r)" || return 1
+		if [ "$mods" = 9p ]; then
+			mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose vmmods \
+				"/lib/modules/$(uname -r)" || return 1
+		else
 			mount --bind "$mods" "/lib/modules/$(uname -r)" || return 1
+		fi
 	fi
 	hostname vmtest
 	ip link set lo up

@@ -69,7 +69,11 @@ qemu_args() {
 		-device virtio-9p-pci,fsdev=vmwork,mount_tag=vmwork
 		-fsdev "local,id=vmout,path=$out,security_model=none"
 		-device virtio-9p-pci,fsdev=vmout,mount_tag=vmout
-		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init vmtest.guest=$HERE/guest.sh vmtest.work=$REPO vmtest.mods=$MODS $append")
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init vmtest.guest=$HERE/guest.sh vmtest.work=$REPO vmtest.mods=${MODS:+9p} $append")
+	# The modules have a share of their own: a cache under /tmp would be
+	# hidden by the guest's /tmp.
+	[ -z "$MODS" ] || QEMU+=(-fsdev "local,id=vmmods,path=$MODS,security_model=none,readonly=on"
+		-device virtio-9p-pci,fsdev=vmmods,mount_tag=vmmods)
 }
 
 # boot_qemu ACCEL SECONDS: the VM under qemu; sets rc. Under KVM it must
