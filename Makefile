@@ -3,6 +3,8 @@
 #   make            build/cutthru, BPF objects embedded through skeletons
 #   make demo       install what is missing, build, run the demo topology
 #   make check      install what is missing, build, run every test
+#   make vmtest     the kernel-dependent suites in VMs booting other kernels
+#                   (KERNELS="6.1 6.12 /path/to/bzImage"; vmtest/matrix.sh)
 #   make bench      the benchmark (bench/RESULTS.md)
 #   make fuzz       every fuzzer, longer than make check (FUZZ_SECONDS=600)
 #   make soak       10 minutes of mixed load on every data path (SOAK_SECONDS=N)
@@ -67,8 +69,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 CONF_EXAMPLE := etc/cutthru.conf.example
 
-.PHONY: all clean deps demo check test bench soak soak-short format format-check fuzz \
-	fuzz-seeds fuzz-parsers fuzz-parsers-bin install uninstall tests-bin
+.PHONY: all clean deps vmtest-deps demo check test vmtest bench soak soak-short format \
+	format-check fuzz fuzz-seeds fuzz-parsers fuzz-parsers-bin install uninstall tests-bin
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -153,19 +155,30 @@ fuzz-seeds: $(BUILD)/tests/fuzz_seeds
 	$(Q)rm -rf tests/fuzz/corpus/seed && mkdir -p tests/fuzz/corpus/seed
 	$(Q)$(BUILD)/tests/fuzz_seeds tests/fuzz/corpus/seed
 
+vmtest-deps:
+	$(Q)vmtest/install-deps.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh $(BUILD)/cutthru
 
 # Everything the tests run is built with ASan+UBSan in build-asan/; build-lru/
 # is the same with a 16-entry quad list, to overflow it.
-check: deps
+# tests/run-all.sh ends with the kernel matrix (vmtest/), on the same build.
+check: deps vmtest-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all tests-bin
 	$(Q)$(MAKE) --no-print-directory BUILD=build-lru SAN=1 BPF_EXTRA=-DCUTTHRU_QUADS_MAX=16 all
 	$(Q)tests/run-all.sh build-asan
 
 test: check
+
+# Kernels: names from vmtest/kernels (default: all of them) or image paths.
+KERNELS ?=
+VMTEST_BUILD ?= build-asan
+vmtest: vmtest-deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(VMTEST_BUILD) SAN=1 all tests-bin
+	$(Q)CUTTHRU_BUILD=$(VMTEST_BUILD) vmtest/matrix.sh $(KERNELS)
 
 # direct vs cutthru's data paths vs HAProxy and nginx (about 10 minutes);
 # writes bench/RESULTS.md and bench/results.png.

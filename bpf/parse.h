@@ -217,9 +217,12 @@ static __always_inline int ipv4_source_routed(struct __sk_buff *skb, __u32 off, 
 	int n;
 
 	/* Hide what the compiler knows of len (ihl > 5) so that the test the
-	 * verifier needs (a non-zero size) stays in the program. */
+	 * verifier needs (a non-zero size) stays in the program. It is a range
+	 * test, len < 4 (len counts 4-byte words): from len == 0 the verifier
+	 * of 6.1 learns nothing on the other branch and refuses the load
+	 * ("invalid zero-sized read"). */
 	asm volatile("" : "+r"(len));
-	if (len == 0 || len > IPV4_OPTS_MAX || bpf_skb_load_bytes(skb, off, opts, len) < 0)
+	if (len < 4 || len > IPV4_OPTS_MAX || bpf_skb_load_bytes(skb, off, opts, len) < 0)
 		return 0;
 	for (n = 0; n < IPV4_OPTS_MAX && i < len && i < IPV4_OPTS_MAX - 1; n++) {
 		__u8 type = opts[i];

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # Runs every suite against one build directory (the sanitized one from
-# `make check`) and ends with one line: "check: N passed, M failed".
+# `make check`), the kernel matrix (vmtest/) last, and ends with one line:
+# "check: N passed, M failed".
 # Any sanitizer report fails the suite it appears in.
 set -u
 BUILD=${1:-build-asan}
@@ -70,6 +71,9 @@ suite "fuzz:parsers" tests/fuzz/run-parsers.sh 20 "$BUILD"
 suite "fuzz:intercept" tests/fuzz/run.sh --check "$BUILD"
 suite "net" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/net
 suite "adversarial" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/adversarial
+# The kernel-dependent suites again, in VMs booting Debian's 6.1 and 6.12;
+# its closing line counts kernel x suite cells.
+suite "vmtest" vmtest/matrix.sh
 
 echo
 [ ${#failures[@]} = 0 ] || echo "failed suites: ${failures[*]}"

@@ -341,12 +341,32 @@ int loader_set_listener(struct loader *ld, int slot, int fd)
 	return 0;
 }
 
+/* A qdisc or filter kind the kernel does not know (not built, or its module
+ * missing) is all ENOENT says; the kernel's own text is no clearer. */
+#define LACKS_CLSACT "the clsact qdisc (sch_ingress, CONFIG_NET_SCH_INGRESS)"
+#define LACKS_CLS_BPF "the BPF TC classifier (cls_bpf, CONFIG_NET_CLS_BPF)"
+
+/* Removes the interface's clsact qdisc: with both attach points named,
+ * libbpf deletes the qdisc rather than flushing one hook. */
+static void destroy_clsact(const struct tc_attachment *att)
+{
+	struct bpf_tc_hook hook = att->hook;
+
+	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+	bpf_tc_hook_destroy(&hook);
+}
+
 static int attach_filter(struct tc_attachment *att, int prog_fd)
 {
 	int err = bpf_tc_hook_create(&att->hook);
+	int created_qdisc = !err;
 
-	if (err && err != -EEXIST)
+	att->lacks = NULL;
+	if (err && err != -EEXIST) {
+		if (err == -ENOENT || err == -EOPNOTSUPP)
+			att->lacks = LACKS_CLSACT;
 		return err;
+	}
 	memset(&att->opts, 0, sizeof(att->opts));
 	att->opts.sz = sizeof(att->opts);
 	att->opts.handle = CUTTHRU_TC_HANDLE;
@@ -354,7 +374,13 @@ static int attach_filter(struct tc_attachment *att, int prog_fd)
 	/* A filter left by a run that was killed is replaced in place. */
 	att->opts.flags = BPF_TC_F_REPLACE;
 	att->opts.prog_fd = prog_fd;
-	return bpf_tc_attach(&att->hook, &att->opts);
+	err = bpf_tc_attach(&att->hook, &att->opts);
+	if (err == -ENOENT || err == -EOPNOTSUPP)
+		att->lacks = LACKS_CLS_BPF;
+	/* A qdisc only this failed attempt made is not left behind. */
+	if (err && created_qdisc)
+		destroy_clsact(att);
+	return err;
 }
 
 int loader_ensure_attached(struct loader *ld)
@@ -380,22 +406,29 @@ int loader_ensure_attached(struct loader *ld)
 	return restored;
 }
 
-int loader_attach(struct loader *ld, const char *ifname)
+int loader_attach(struct loader *ld, const char *ifname, char *why, size_t len)
 {
 	struct tc_attachment *att = &ld->att[ld->n_att];
 	int ifindex = (int)if_nametoindex(ifname);
 	int err;
 
-	if (!ifindex)
+	if (!ifindex) {
+		snprintf(why, len, "%s", strerror(ENODEV));
 		return -ENODEV;
+	}
 	memset(att, 0, sizeof(*att));
 	snprintf(att->ifname, sizeof(att->ifname), "%s", ifname);
 	att->hook.sz = sizeof(att->hook);
 	att->hook.ifindex = ifindex;
 	att->hook.attach_point = BPF_TC_INGRESS;
 	err = attach_filter(att, bpf_program__fd(ld->skel->progs.cutthru_intercept));
-	if (err)
+	if (err) {
+		if (att->lacks)
+			snprintf(why, len, "kernel lacks %s", att->lacks);
+		else
+			snprintf(why, len, "%s", strerror(-err));
 		return err;
+	}
 	att->attached = 1;
 	ld->n_att++;
 	return 0;
@@ -436,11 +469,8 @@ void loader_detach_all(struct loader *ld)
 		if (bpf_tc_detach(&att->hook, &att->opts))
 			pr_warn("detaching from %s failed", att->ifname);
 		/* The clsact qdisc goes too, unless another filter still uses it. */
-		if (!routing_tc_hook_in_use(att->hook.ifindex)) {
-			/* Both attach points named: libbpf then deletes the qdisc. */
-			att->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			bpf_tc_hook_destroy(&att->hook);
-		}
+		if (!routing_tc_hook_in_use(att->hook.ifindex))
+			destroy_clsact(att);
 		att->attached = 0;
 	}
 	ld->n_att = 0;

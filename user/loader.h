@@ -14,6 +14,7 @@ struct tc_attachment {
 	struct bpf_tc_opts opts;
 	char ifname[IF_NAMESIZE];
 	int attached;
+	const char *lacks; /* the kernel feature a failed attachment found missing */
 };
 
 struct loader {
@@ -31,7 +32,9 @@ struct loader {
 int loader_probe(char *why, size_t len);
 int loader_load(struct loader *ld, const struct config *cfg);
 int loader_set_listener(struct loader *ld, int slot, int fd);
-int loader_attach(struct loader *ld, const char *ifname);
+/* Attaches the filter to IFNAME's ingress; on failure WHY says why, naming
+ * the kernel feature when one is missing. */
+int loader_attach(struct loader *ld, const char *ifname, char *why, size_t len);
 /* Re-attaches the filter wherever someone removed it (or its qdisc).
  * Returns how many interfaces needed it, or -errno. */
 int loader_ensure_attached(struct loader *ld);

@@ -172,6 +172,7 @@ static int open_listeners(struct daemon *d)
 
 static int attach_interfaces(struct daemon *d)
 {
+	char why[128];
 	int i, err;
 
 	err = loader_attach_netns(&d->loader);
@@ -181,10 +182,9 @@ static int attach_interfaces(struct daemon *d)
 		return err;
 	}
 	for (i = 0; i < d->cfg.n_ifaces; i++) {
-		err = loader_attach(&d->loader, d->cfg.ifaces[i]);
+		err = loader_attach(&d->loader, d->cfg.ifaces[i], why, sizeof(why));
 		if (err) {
-			pr_err("attaching to interface %s failed: %s", d->cfg.ifaces[i],
-			       strerror(-err));
+			pr_err("attaching to interface %s failed: %s", d->cfg.ifaces[i], why);
 			return err;
 		}
 	}
