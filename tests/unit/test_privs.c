@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -280,6 +281,19 @@ struct netns_env {
 	int lo_ifindex;
 };
 
+/*
+ * A mount namespace of the child's own with a fresh bpffs at /sys/fs/bpf:
+ * the loader pins its maps there, and nothing of it reaches the host.
+ */
+static void private_bpffs(void)
+{
+	CHECK(!unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS): %s", strerror(errno));
+	CHECK(!mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "making / private: %s",
+	      strerror(errno));
+	CHECK(!mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"), "mounting bpffs: %s",
+	      strerror(errno));
+}
+
 static void bring_lo_up(void)
 {
 	struct ifreq ifr = { .ifr_name = "lo" };
@@ -312,16 +326,18 @@ static void tcp_pair_on_loopback(int pair[2])
 /* The daemon's set-up, as root with every capability. */
 static void set_up_like_the_daemon(struct netns_env *env)
 {
+	char why[256] = "";
 	int err;
 
 	CHECK(!unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET): %s", strerror(errno));
+	private_bpffs();
 	bring_lo_up();
 	env->lo_ifindex = (int)if_nametoindex("lo");
 	config_defaults(&env->cfg);
 	err = loader_load(&env->ld, &env->cfg);
 	CHECK(!err, "loader_load: %s", strerror(-err));
-	err = loader_attach(&env->ld, "lo");
-	CHECK(!err, "loader_attach lo: %s", strerror(-err));
+	err = loader_attach(&env->ld, "lo", why, sizeof(why));
+	CHECK(!err, "loader_attach lo: %s", why);
 	err = routing_install(&env->cfg);
 	CHECK(!err, "routing_install: %s", strerror(-err));
 	env->sockhash_fd = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "t_sockhash", sizeof(__u64),
@@ -500,12 +516,13 @@ static void body_setup_with_unit_caps(void *arg)
 
 	memset(&env, 0, sizeof(env));
 	CHECK(!unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET): %s", strerror(errno));
+	private_bpffs();
 	bring_lo_up();
 	limit_to_unit_caps(arg);
 	config_defaults(&env.cfg);
 	err = loader_load(&env.ld, &env.cfg);
 	CHECK(!err, "loading the programs with the unit's capabilities: %s", strerror(-err));
-	err = loader_attach_netns(&env.ld) ?: loader_attach(&env.ld, "lo");
+	err = loader_attach_netns(&env.ld) ?: loader_attach(&env.ld, "lo", why, sizeof(why));
 	CHECK(!err, "attaching with the unit's capabilities: %s", strerror(-err));
 	err = cut_init(&cut, why, sizeof(why));
 	CHECK(!err, "the sockmap cut-through with the unit's capabilities: %s", why);
