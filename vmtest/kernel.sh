@@ -89,10 +89,11 @@ from_path() {
 	mkdir -p "$WORK"
 }
 
-# make_initramfs: $WORK/initramfs.gz, remade when vmtest/init or this script change.
+# make_initramfs: $WORK/initramfs.gz, remade when vmtest/init, this script or
+# the modules directory change.
 make_initramfs() {
 	local stamp tmp m line path n=0
-	stamp=$(cat "$HERE/init" "$0" /bin/busybox | md5sum | cut -c1-32)
+	stamp=$( (cat "$HERE/init" "$0" /bin/busybox && echo "$MODS") | md5sum | cut -c1-32)
 	INITRD=$WORK/initramfs.gz
 	[ -e "$INITRD" ] && [ "$(cat "$WORK/initramfs.stamp" 2>/dev/null)" = "$stamp" ] && return 0
 	file_is_static /bin/busybox || die "/bin/busybox is not static (install busybox-static)"

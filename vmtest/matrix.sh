@@ -95,6 +95,7 @@ for k in "${KERNELS[@]}"; do
 	out=$(dir_of "$k")
 	release=$(grep -o 'stage 1 up ([^,]*' "$out/console.log" 2>/dev/null | cut -d'(' -f2)
 	label="$k${release:+ ($release)}"
+	[ -f "$k" ] && label=$(basename "$k")
 	[ ${#label} -gt 28 ] && label="${label:0:27}~"
 	printf '%-28s %7s %7s %7s' "$label" "$(cut -d. -f1 "$out/boot_s" 2>/dev/null || echo -)" \
 		"$(cat "$out/wall_s" 2>/dev/null || echo -)" "$(cut -d. -f1 "$out/cpu_s" 2>/dev/null || echo -)"
