@@ -120,7 +120,7 @@ $(BUILD)/tests/fuzz_seeds: tests/fuzz/gen_seeds.c tests/bpf/packets.h | $(BUILD)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -Itests/bpf $< -o $@
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c user/%.c user/%.h | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/check.h user/%.c user/%.h | $(BUILD)/fuzz
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< user/$*.c -o $@
 

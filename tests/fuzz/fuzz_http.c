@@ -18,15 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include "http.h"
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                     \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "check.h"
 
 static int ref_tchar(unsigned char c)
 {

@@ -25,15 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tls.h"
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                     \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "check.h"
 
 #define NAME_SIZE (TLS_SNI_MAX + 1)
 #define REF_INCOMPLETE 2

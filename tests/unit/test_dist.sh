@@ -13,26 +13,10 @@ EXAMPLE=etc/cutthru.conf.example
 # The exposure of dist/cutthru.service is 2.6 with systemd 252; a change
 # that weakens the hardening noticeably fails here.
 MAX_EXPOSURE=3.0
-passed=0
-failed=0
+SUITE=dist
+. tests/unit/tally.sh
 STAGE=$(mktemp -d /tmp/cutthru-dist.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
-
-pass() {
-	echo "ok: $1"
-	passed=$((passed + 1))
-}
-
-fail() {
-	echo "FAIL: $1"
-	failed=$((failed + 1))
-}
-
-finish() {
-	echo "dist: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
-}
 
 [ -x "$BUILD/cutthru" ] || {
 	fail "$BUILD/cutthru is not built"

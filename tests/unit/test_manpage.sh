@@ -12,24 +12,8 @@ cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-build-asan}
 PAGE=doc/cutthru.8
 EXAMPLE=etc/cutthru.conf.example
-passed=0
-failed=0
-
-pass() {
-	echo "ok: $1"
-	passed=$((passed + 1))
-}
-
-fail() {
-	echo "FAIL: $1"
-	failed=$((failed + 1))
-}
-
-finish() {
-	echo "manpage: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit
-}
+SUITE=manpage
+. tests/unit/tally.sh
 
 for tool in man groff col; do
 	command -v "$tool" >/dev/null || {
