@@ -39,7 +39,7 @@ LDLIBS := -lbpf -lelf -lz -lmnl -lnftables -lcrypt -lpam -lpthread -lconfig -lmi
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(MULTIARCH) $(BPF_EXTRA)
 
-BPF_PROGS := intercept cut
+BPF_PROGS := intercept cut xdp
 BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
@@ -111,7 +111,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
 $(BUILD)/tests/fuzz_intercept: $(FUZZ_SRCS) tests/fuzz/*.h tests/bpf/fixture.h \
-		include/cutthru/abi.h $(BUILD)/intercept.skel.h | $(BUILD)/tests
+		include/cutthru/abi.h $(BUILD)/intercept.skel.h $(BUILD)/xdp.skel.h | $(BUILD)/tests
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iinclude -Itests/bpf -I$(BUILD) $(FUZZ_SRCS) -lbpf -lelf -lz -o $@
 

@@ -21,6 +21,7 @@
 #include "cutthru/abi.h"
 #include "maps.h"
 #include "parse.h"
+#include "prefilter.h"
 
 /* Set by the loader before load: the mark its policy-routing rule matches. */
 const volatile __u32 steer_mark = 0;
@@ -28,14 +29,6 @@ const volatile __u32 steer_mark = 0;
 static __always_inline int reason_is_drop(int reason)
 {
 	return reason >= CUTTHRU_DROP_NOT_ADMITTED;
-}
-
-static __always_inline int is_local_addr(const struct packet *pkt)
-{
-	struct cutthru_local_key key = { .family = pkt->tuple.family };
-
-	key.addr = pkt->tuple.daddr;
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
 static __always_inline int net_is_protected(__u32 gen, __u8 family, const union cutthru_addr *addr)
@@ -79,33 +72,6 @@ static __always_inline int is_tunnel(const struct packet *pkt)
 		return port == 4789 || port == 8472 || port == 4790 || port == 6081;
 	}
 	return 0;
-}
-
-static __always_inline struct cutthru_service *
-find_service(__u32 gen, __u8 family, const union cutthru_addr *addr, __be16 port)
-{
-	struct cutthru_service_key key = {
-		.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + 128,
-		.gen = gen,
-		.port = port,
-		.family = family,
-	};
-
-	key.addr = *addr;
-	return bpf_map_lookup_elem(&services, &key);
-}
-
-static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
-{
-	struct cutthru_allow_key key = {
-		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 128,
-		.gen = pkt->gen,
-		.service_id = service_id,
-		.family = pkt->tuple.family,
-	};
-
-	key.addr = pkt->tuple.saddr;
-	return bpf_map_lookup_elem(&allowed, &key) != NULL;
 }
 
 /* The socket lookup helpers take the tuple in their own layout. */
@@ -221,11 +187,11 @@ static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const st
 						 const struct cutthru_service *svc,
 						 struct bpf_sock *tw)
 {
-	int err;
+	int err = prefilter_syn(pkt, svc->id, SYN_TAKE);
 
-	if (!is_admitted(svc->id, pkt)) {
+	if (err) {
 		bpf_sk_release(tw);
-		return CUTTHRU_DROP_NOT_ADMITTED;
+		return err;
 	}
 	err = assign(skb, tw);
 	if (err)
@@ -234,7 +200,8 @@ static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const st
 	return CUTTHRU_STEER_SYN;
 }
 
-/* A new connection to a protected service: admit it into the listener. */
+/* A new connection to a protected service, past prefilter_syn(): into the
+ * listener. */
 static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet *pkt,
 				     const struct cutthru_service *svc)
 {
@@ -242,8 +209,6 @@ static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet 
 	struct bpf_sock *listener;
 	int err;
 
-	if (!is_admitted(svc->id, pkt))
-		return CUTTHRU_DROP_NOT_ADMITTED;
 	listener = bpf_map_lookup_elem(&listeners, &slot);
 	if (!listener)
 		return CUTTHRU_DROP_NO_LISTENER;
@@ -252,27 +217,6 @@ static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet 
 		return err;
 	quad_insert(skb, pkt, svc->id);
 	return CUTTHRU_STEER_SYN;
-}
-
-static __always_inline void source_key(__u32 service_id, __u8 family,
-				       const union cutthru_addr *addr,
-				       struct cutthru_source_key *key)
-{
-	__builtin_memset(key, 0, sizeof(*key));
-	key->service_id = service_id;
-	key->family = family;
-	key->addr = *addr;
-}
-
-/* Is the source blocked from this service after too many failed logins? */
-static __always_inline int source_blocked(__u32 service_id, const struct packet *pkt)
-{
-	struct cutthru_auth_failures *f;
-	struct cutthru_source_key key;
-
-	source_key(service_id, pkt->tuple.family, &pkt->tuple.saddr, &key);
-	f = bpf_map_lookup_elem(&auth_failures, &key);
-	return f && bpf_ktime_get_ns() < f->blocked_until_ns;
 }
 
 /*
@@ -336,8 +280,11 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 				  to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
 	}
 	if (to_svc && is_pure_syn(pkt)) {
-		if (is_admitted(to_svc->id, pkt) &&
-		    source_forwarded(to_svc->id, pkt->tuple.family, &pkt->tuple.saddr))
+		int reason = prefilter_syn(pkt, to_svc->id, SYN_TAKE);
+
+		if (reason)
+			return reason;
+		if (source_forwarded(to_svc->id, pkt->tuple.family, &pkt->tuple.saddr))
 			return CUTTHRU_PASS_AUTHENTICATED;
 		return steer_syn(skb, pkt, to_svc);
 	}
@@ -396,14 +343,6 @@ static __always_inline int classify_other(struct __sk_buff *skb, const struct pa
 	if (is_tunnel(pkt) && touches_protected_net(pkt))
 		return CUTTHRU_DROP_UNPARSED;
 	return CUTTHRU_PASS_NOT_TCP;
-}
-
-/* Read once per packet: a reload flips it between two whole policies. */
-static __always_inline __u32 active_gen(void)
-{
-	__u32 zero = 0, *gen = bpf_map_lookup_elem(&config_gen, &zero);
-
-	return gen ? *gen : 0;
 }
 
 static __always_inline int classify(struct __sk_buff *skb)

@@ -82,7 +82,31 @@ struct {
 	__type(value, struct cutthru_auth_failures);
 } auth_failures SEC(".maps");
 
-/* Packets and bytes by enum cutthru_reason. */
+/* The SYN rate limit in force (struct cutthru_syn_limit), at index 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cutthru_syn_limit);
+} syn_limit SEC(".maps");
+
+/* Per source prefix: the theoretical arrival time (ns) of its next SYN. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CUTTHRU_SYN_BUCKETS_MAX);
+	__type(key, struct cutthru_syn_key);
+	__type(value, __u64);
+} syn_buckets SEC(".maps");
+
+/* Packets and bytes the XDP prefilter dropped, by enum cutthru_reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CUTTHRU_REASONS);
+	__type(key, __u32);
+	__type(value, struct cutthru_counter);
+} xdp_counters SEC(".maps");
+
+/* Packets and bytes by enum cutthru_reason (TC: every packet it judged). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CUTTHRU_REASONS);

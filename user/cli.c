@@ -28,6 +28,10 @@ enum long_only_opt {
 	OPT_METRICS,
 	OPT_USER,
 	OPT_BPFFS,
+	OPT_XDP,
+	OPT_SYN_RATE,
+	OPT_SYN_BURST,
+	OPT_SYN_PREFIX,
 	OPT_SPOOF_PORT, /* config file only: spoof-port = true|false */
 	OPT_LOG_LEVEL, /* config file only */
 };
@@ -54,6 +58,10 @@ static const struct option run_options[] = {
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
+	{ "xdp", required_argument, NULL, OPT_XDP },
+	{ "syn-rate", required_argument, NULL, OPT_SYN_RATE },
+	{ "syn-burst", required_argument, NULL, OPT_SYN_BURST },
+	{ "syn-prefix", required_argument, NULL, OPT_SYN_PREFIX },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -105,6 +113,13 @@ void cli_usage(FILE *out)
 		"                           within MS milliseconds (default %u)\n"
 		"      --buffer-size BYTES  relay buffer per direction (default %u)\n"
 		"      --data-path PATH     splice (default), sockmap (kernel cut-through) or copy\n"
+		"      --xdp MODE           XDP prefilter: native (generic where the driver\n"
+		"                           lacks it), generic, or off (default)\n"
+		"      --syn-rate N         SYNs per second to the protected services per\n"
+		"                           source prefix; more are dropped (default 0: no limit)\n"
+		"      --syn-burst N        SYNs a prefix may send at once (default: N of\n"
+		"                           --syn-rate)\n"
+		"      --syn-prefix V4,V6   source prefix lengths of the limit (default %u,%u)\n"
 		"\n"
 		"Inspection before the cut-through, for the --protect just before:\n"
 		"      --auth MODULE        none (default): cut through at once\n"
@@ -136,9 +151,9 @@ void cli_usage(FILE *out)
 		"      --version            the version\n",
 		DEFAULT_INSTANCE, DEFAULT_BPFFS, DEFAULT_STEER_MARK, DEFAULT_TABLE,
 		DEFAULT_RULE_PRIORITY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_BUFFER_SIZE,
-		DEFAULT_REALM, DEFAULT_UAUTH_IDLE_S, DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES,
-		DEFAULT_FAILURE_WINDOW_S, DEFAULT_BLOCK_S, DEFAULT_INSPECT_TIMEOUT_MS,
-		DEFAULT_INSPECT_BUFFER);
+		DEFAULT_SYN_PREFIX4, DEFAULT_SYN_PREFIX6, DEFAULT_REALM, DEFAULT_UAUTH_IDLE_S,
+		DEFAULT_UAUTH_ABSOLUTE_S, DEFAULT_MAX_FAILURES, DEFAULT_FAILURE_WINDOW_S,
+		DEFAULT_BLOCK_S, DEFAULT_INSPECT_TIMEOUT_MS, DEFAULT_INSPECT_BUFFER);
 }
 
 void config_defaults(struct config *cfg)
@@ -154,6 +169,8 @@ void config_defaults(struct config *cfg)
 	cfg->data_path = DEFAULT_DATA_PATH;
 	cfg->inspect_timeout_ms = DEFAULT_INSPECT_TIMEOUT_MS;
 	cfg->inspect_buffer = DEFAULT_INSPECT_BUFFER;
+	cfg->syn_prefix4 = DEFAULT_SYN_PREFIX4;
+	cfg->syn_prefix6 = DEFAULT_SYN_PREFIX6;
 	snprintf(cfg->instance, sizeof(cfg->instance), "%s", DEFAULT_INSTANCE);
 	snprintf(cfg->bpffs, sizeof(cfg->bpffs), "%s", DEFAULT_BPFFS);
 }
@@ -189,6 +206,44 @@ static int parse_number(const char *text, unsigned long min, unsigned long max, 
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+static const char *const xdp_modes[] = {
+	[XDP_MODE_OFF] = "off",
+	[XDP_MODE_NATIVE] = "native",
+	[XDP_MODE_GENERIC] = "generic",
+};
+
+const char *xdp_mode_name(enum xdp_mode mode)
+{
+	return mode <= XDP_MODE_GENERIC ? xdp_modes[mode] : "?";
+}
+
+static int parse_xdp_mode(const char *arg, enum xdp_mode *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(xdp_modes) / sizeof(xdp_modes[0]); i++) {
+		if (!strcmp(arg, xdp_modes[i])) {
+			*out = (enum xdp_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* "V4,V6": the IPv4 and IPv6 source prefix lengths of the SYN rate limit. */
+static int parse_syn_prefix(struct config *cfg, const char *arg)
+{
+	const char *comma = strchr(arg, ',');
+	char v4[8];
+
+	if (!comma || (size_t)(comma - arg) >= sizeof(v4))
+		return -EINVAL;
+	memcpy(v4, arg, (size_t)(comma - arg));
+	v4[comma - arg] = '\0';
+	return parse_number(v4, 1, 32, &cfg->syn_prefix4) ?:
+		       parse_number(comma + 1, 1, 128, &cfg->syn_prefix6);
 }
 
 static int add_interface(struct config *cfg, const char *name)
@@ -373,6 +428,14 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return copy_arg(cfg->user, sizeof(cfg->user), arg);
 	case OPT_BPFFS:
 		return arg[0] == '/' ? copy_arg(cfg->bpffs, sizeof(cfg->bpffs), arg) : -EINVAL;
+	case OPT_XDP:
+		return parse_xdp_mode(arg, &cfg->xdp_mode);
+	case OPT_SYN_RATE:
+		return parse_number(arg, 0, 1000000, &cfg->syn_rate);
+	case OPT_SYN_BURST:
+		return parse_number(arg, 1, 1000000, &cfg->syn_burst);
+	case OPT_SYN_PREFIX:
+		return parse_syn_prefix(cfg, arg);
 	case OPT_SPOOF_PORT:
 		return parse_flag(arg, &cfg->spoof_port);
 	case OPT_LOG_LEVEL:

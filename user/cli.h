@@ -27,6 +27,15 @@
 #define DEFAULT_DATA_PATH DATA_PATH_SPLICE
 #define DEFAULT_INSPECT_TIMEOUT_MS 10000u
 #define DEFAULT_INSPECT_BUFFER (16u * 1024)
+#define DEFAULT_SYN_PREFIX4 24
+#define DEFAULT_SYN_PREFIX6 64
+
+/* --xdp: the XDP prefilter in front of the TC program. */
+enum xdp_mode {
+	XDP_MODE_OFF = 0,
+	XDP_MODE_NATIVE, /* in the driver; generic where it has no XDP */
+	XDP_MODE_GENERIC, /* after the skb is built (any interface) */
+};
 
 enum access_log_format {
 	ACCESS_LOG_PLAIN = 0,
@@ -61,6 +70,10 @@ struct config {
 	char metrics[64]; /* --metrics ADDR:PORT, "" for none */
 	char user[64]; /* --user: run as this user after set-up */
 	char bpffs[SERVICE_PATH_MAX]; /* where bpffs is (or gets) mounted */
+	enum xdp_mode xdp_mode;
+	uint32_t syn_rate; /* SYNs per second per source prefix; 0: no limit */
+	uint32_t syn_burst; /* 0: as many as syn_rate */
+	uint32_t syn_prefix4, syn_prefix6;
 	/* Which lists the config file filled: a flag replaces them whole. */
 	int file_ifaces, file_services, file_allow;
 	int quiet;
@@ -81,6 +94,7 @@ int cli_apply(struct config *cfg, const char *name, const char *value);
 int cli_finish(struct config *cfg, char *err, size_t errlen);
 /* Is text a valid instance name ([a-z0-9_-], 1 to 31 characters)? */
 int valid_instance_name(const char *text);
+const char *xdp_mode_name(enum xdp_mode mode);
 /* Gives each service its id in the BPF maps: a hash of its prefix and
  * port, so that it stays the same across reloads and restarts (the login
  * cache and the failed-login blocks are keyed by it). */

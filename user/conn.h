@@ -162,6 +162,7 @@ struct proxy_maps {
 	int auth_sources_fd;
 	int auth_failures_fd;
 	int counters_fd;
+	int xdp_counters_fd; /* the XDP prefilter's drops */
 };
 
 /* proxy.c */

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include "intercept.skel.h"
+#include "xdp.skel.h"
 #include "conn.h"
 #include "loader.h"
 #include "log.h"
@@ -186,6 +188,25 @@ static int purge_policy(const struct policy_maps *m, __u32 keep)
 		       purge_map(m->allow_fd, sizeof(struct cutthru_allow_key), keep);
 }
 
+/* The SYN rate limit: read by both programs at each SYN, so a reload
+ * changes it at once (the buckets stay). */
+static int write_syn_limit(struct loader *ld, const struct config *cfg)
+{
+	struct cutthru_syn_limit lim = {
+		.prefix4 = (__u8)cfg->syn_prefix4,
+		.prefix6 = (__u8)cfg->syn_prefix6,
+	};
+	__u32 burst = cfg->syn_burst ? cfg->syn_burst : cfg->syn_rate, zero = 0;
+
+	if (cfg->syn_rate) {
+		lim.interval_ns = 1000000000ull / cfg->syn_rate;
+		lim.tolerance_ns = (__u64)(burst ? burst - 1 : 0) * lim.interval_ns;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.syn_limit), &zero, &lim, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int loader_apply_policy(struct loader *ld, const struct config *cfg)
 {
 	struct policy_maps m = {
@@ -199,6 +220,9 @@ int loader_apply_policy(struct loader *ld, const struct config *cfg)
 
 	if (bpf_map_lookup_elem(m.gen_fd, &zero, &current))
 		return -errno;
+	err = write_syn_limit(ld, cfg);
+	if (err)
+		return err;
 	m.gen = current + 1;
 	/* Whatever a failed earlier attempt left in the new generation. */
 	purge_policy(&m, current);
@@ -289,6 +313,29 @@ static void clear_map(int fd)
 			break;
 }
 
+/* The XDP prefilter, on the maps of the TC program. */
+static int load_xdp(struct loader *ld)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err;
+
+	ld->xdp_skel = xdp_bpf__open();
+	if (!ld->xdp_skel)
+		return -errno;
+	err = loader_share_maps(ld->skel->obj, ld->xdp_skel->obj) ?: xdp_bpf__load(ld->xdp_skel);
+	err = err   ?:
+		      bpf_obj_get_info_by_fd(bpf_program__fd(ld->xdp_skel->progs.cutthru_xdp),
+					     &info, &len);
+	if (err) {
+		xdp_bpf__destroy(ld->xdp_skel);
+		ld->xdp_skel = NULL;
+		return err;
+	}
+	ld->xdp_prog_id = info.id;
+	return 0;
+}
+
 int loader_load(struct loader *ld, const struct config *cfg)
 {
 	struct intercept_bpf *skel;
@@ -316,6 +363,13 @@ int loader_load(struct loader *ld, const struct config *cfg)
 		return err;
 	}
 	ld->skel = skel;
+	if (cfg->xdp_mode != XDP_MODE_OFF) {
+		err = load_xdp(ld);
+		if (err) {
+			pr_err("loading the XDP prefilter failed: %s", strerror(-err));
+			goto err_destroy;
+		}
+	}
 	clear_map(bpf_map__fd(skel->maps.local_addrs));
 	err = loader_apply_policy(ld, cfg) ?: fill_local_addrs(skel);
 	if (err) {
@@ -326,6 +380,8 @@ int loader_load(struct loader *ld, const struct config *cfg)
 	return 0;
 
 err_destroy:
+	xdp_bpf__destroy(ld->xdp_skel);
+	ld->xdp_skel = NULL;
 	intercept_bpf__destroy(skel);
 	ld->skel = NULL;
 	return err;
@@ -451,10 +507,13 @@ int loader_attach_netns(struct loader *ld)
 	return 0;
 }
 
+static void detach_xdp(struct loader *ld);
+
 void loader_detach_all(struct loader *ld)
 {
 	int i;
 
+	detach_xdp(ld);
 	bpf_link__destroy(ld->lookup_link);
 	ld->lookup_link = NULL;
 
@@ -506,6 +565,8 @@ int loader_detach_stale(void)
 void loader_close(struct loader *ld)
 {
 	loader_detach_all(ld);
+	xdp_bpf__destroy(ld->xdp_skel);
+	ld->xdp_skel = NULL;
 	intercept_bpf__destroy(ld->skel);
 	ld->skel = NULL;
 }
@@ -516,4 +577,177 @@ void loader_proxy_maps(const struct loader *ld, struct proxy_maps *maps)
 	maps->auth_sources_fd = bpf_map__fd(ld->skel->maps.auth_sources);
 	maps->auth_failures_fd = bpf_map__fd(ld->skel->maps.auth_failures);
 	maps->counters_fd = bpf_map__fd(ld->skel->maps.counters);
+	maps->xdp_counters_fd = bpf_map__fd(ld->skel->maps.xdp_counters);
+}
+
+/* --- The XDP prefilter. --------------------------------------------------- */
+
+/* Is the program with this id cutthru's XDP prefilter? */
+static int xdp_prog_is_ours(__u32 id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd, ours;
+
+	if (!id)
+		return 0;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return 0;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	       !strcmp(info.name, CUTTHRU_XDP_PROG_NAME);
+	close(fd);
+	return ours;
+}
+
+static int xdp_query(int ifindex, struct bpf_xdp_query_opts *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->sz = sizeof(*q);
+	return bpf_xdp_query(ifindex, 0, q);
+}
+
+static __u32 xdp_prog_in_mode(const struct bpf_xdp_query_opts *q, __u32 mode_flag)
+{
+	return mode_flag == XDP_FLAGS_DRV_MODE ? q->drv_prog_id : q->skb_prog_id;
+}
+
+/*
+ * Attaches in one mode, replacing a program of a killed run in place. The
+ * kernel holds one mode at a time, so cutthru's program in the other mode
+ * (a run with the other --xdp) goes first; anyone else's program is never
+ * replaced: -EBUSY.
+ */
+static int xdp_attach_mode(struct xdp_attachment *att, int prog_fd, __u32 mode_flag)
+{
+	__u32 other_flag = mode_flag == XDP_FLAGS_DRV_MODE ? XDP_FLAGS_SKB_MODE :
+							     XDP_FLAGS_DRV_MODE;
+	struct bpf_xdp_query_opts q;
+	__u32 mine, other;
+	int err;
+
+	err = xdp_query(att->ifindex, &q);
+	if (err)
+		return err;
+	mine = xdp_prog_in_mode(&q, mode_flag);
+	other = xdp_prog_in_mode(&q, other_flag);
+	if (q.hw_prog_id || (mine && !xdp_prog_is_ours(mine)) ||
+	    (other && !xdp_prog_is_ours(other)))
+		return -EBUSY;
+	if (other) {
+		err = bpf_xdp_detach(att->ifindex, other_flag, NULL);
+		if (err)
+			return err;
+	}
+	err = bpf_xdp_attach(att->ifindex, prog_fd, mode_flag, NULL);
+	if (!err)
+		att->mode_flag = mode_flag;
+	return err;
+}
+
+int loader_attach_xdp(struct loader *ld, const char *ifname, enum xdp_mode mode, char *why,
+		      size_t len)
+{
+	struct xdp_attachment *att = &ld->xdp_att[ld->n_xdp];
+	int prog_fd = bpf_program__fd(ld->xdp_skel->progs.cutthru_xdp);
+	int err, native_err = 0;
+
+	memset(att, 0, sizeof(*att));
+	snprintf(att->ifname, sizeof(att->ifname), "%s", ifname);
+	att->ifindex = (int)if_nametoindex(ifname);
+	if (!att->ifindex) {
+		snprintf(why, len, "%s", strerror(ENODEV));
+		return -ENODEV;
+	}
+	err = -EOPNOTSUPP;
+	if (mode == XDP_MODE_NATIVE) {
+		err = native_err = xdp_attach_mode(att, prog_fd, XDP_FLAGS_DRV_MODE);
+		if (!err)
+			pr_notice("XDP prefilter on %s: native", ifname);
+	}
+	/* The driver has no XDP of its own (or refuses it): the generic hook,
+	 * after the skb is built, runs the same program on any interface. */
+	if (err && err != -EBUSY) {
+		err = xdp_attach_mode(att, prog_fd, XDP_FLAGS_SKB_MODE);
+		if (!err && native_err)
+			pr_notice("XDP prefilter on %s: generic (native mode unavailable: %s)",
+				  ifname, strerror(-native_err));
+		else if (!err)
+			pr_notice("XDP prefilter on %s: generic", ifname);
+	}
+	if (err == -EBUSY)
+		snprintf(why, len, "another XDP program is attached to it: not replacing it");
+	else if (err)
+		snprintf(why, len, "%s", strerror(-err));
+	if (err)
+		return err;
+	ld->n_xdp++;
+	return 0;
+}
+
+/* Puts the prefilter back where someone removed it. Not a guard (TC is):
+ * where that fails, it says so and TC goes on alone. */
+int loader_ensure_xdp(struct loader *ld)
+{
+	struct bpf_xdp_query_opts q;
+	int i, err, restored = 0;
+
+	for (i = 0; i < ld->n_xdp; i++) {
+		struct xdp_attachment *att = &ld->xdp_att[i];
+
+		if (!att->ifindex || (!xdp_query(att->ifindex, &q) &&
+				      xdp_prog_in_mode(&q, att->mode_flag) == ld->xdp_prog_id))
+			continue;
+		err = xdp_attach_mode(att, bpf_program__fd(ld->xdp_skel->progs.cutthru_xdp),
+				      att->mode_flag);
+		if (err) {
+			pr_warn("the XDP prefilter was removed from %s and cannot be put back (%s): "
+				"TC alone judges its packets",
+				att->ifname,
+				err == -EBUSY ? "another XDP program is there" : strerror(-err));
+			att->ifindex = 0;
+			continue;
+		}
+		restored++;
+	}
+	return restored;
+}
+
+static void detach_xdp(struct loader *ld)
+{
+	struct bpf_xdp_query_opts q;
+	int i;
+
+	for (i = 0; i < ld->n_xdp; i++) {
+		struct xdp_attachment *att = &ld->xdp_att[i];
+
+		if (!att->ifindex || xdp_query(att->ifindex, &q) ||
+		    xdp_prog_in_mode(&q, att->mode_flag) != ld->xdp_prog_id)
+			continue;
+		if (bpf_xdp_detach(att->ifindex, att->mode_flag, NULL))
+			pr_warn("detaching the XDP prefilter from %s failed", att->ifname);
+	}
+	ld->n_xdp = 0;
+}
+
+int loader_detach_stale_xdp(void)
+{
+	static const __u32 modes[] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	struct bpf_xdp_query_opts q;
+	int count = 0;
+	size_t m;
+
+	if (!ifs)
+		return -errno;
+	for (i = ifs; i->if_index; i++) {
+		if (xdp_query((int)i->if_index, &q))
+			continue;
+		for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+			if (xdp_prog_is_ours(xdp_prog_in_mode(&q, modes[m])) &&
+			    !bpf_xdp_detach((int)i->if_index, modes[m], NULL))
+				count++;
+	}
+	if_freenameindex(ifs);
+	return count;
 }

@@ -3,11 +3,20 @@
 #ifndef CUTTHRU_LOADER_H
 #define CUTTHRU_LOADER_H
 
+#include <errno.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
 
 struct intercept_bpf;
+struct xdp_bpf;
 struct proxy_maps;
+
+/* The XDP prefilter on one interface, in the mode it got. */
+struct xdp_attachment {
+	int ifindex;
+	__u32 mode_flag; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+	char ifname[IF_NAMESIZE];
+};
 
 struct tc_attachment {
 	struct bpf_tc_hook hook;
@@ -22,7 +31,15 @@ struct loader {
 	struct tc_attachment att[CONFIG_IFACES_MAX];
 	int n_att;
 	struct bpf_link *lookup_link; /* sk_lookup on this network namespace */
+	struct xdp_bpf *xdp_skel; /* NULL with --xdp off */
+	__u32 xdp_prog_id;
+	struct xdp_attachment xdp_att[CONFIG_IFACES_MAX];
+	int n_xdp;
 };
+
+/* The XDP program's name as the kernel keeps it (BPF_OBJ_NAME_LEN): how
+ * cutthru tells its own program from someone else's on an interface. */
+#define CUTTHRU_XDP_PROG_NAME "cutthru_xdp"
 
 /* Where cutthru's TC filter sits: a stale one from a killed run is replaced. */
 #define CUTTHRU_TC_HANDLE 0x4354
@@ -35,6 +52,11 @@ int loader_set_listener(struct loader *ld, int slot, int fd);
 /* Attaches the filter to IFNAME's ingress; on failure WHY says why, naming
  * the kernel feature when one is missing. */
 int loader_attach(struct loader *ld, const char *ifname, char *why, size_t len);
+/* Attaches the XDP prefilter to IFNAME in the configured mode (native
+ * falls back to generic, saying so in one line); replaces a program of a
+ * killed run in place, refuses to replace someone else's. */
+int loader_attach_xdp(struct loader *ld, const char *ifname, enum xdp_mode mode, char *why,
+		      size_t len);
 /* Re-attaches the filter wherever someone removed it (or its qdisc).
  * Returns how many interfaces needed it, or -errno. */
 int loader_ensure_attached(struct loader *ld);
@@ -47,6 +69,32 @@ void loader_close(struct loader *ld);
 /* Removes cutthru's filter (a killed run's) from every interface of this
  * namespace; returns how many had one. */
 int loader_detach_stale(void);
+/* Puts the XDP prefilter back wherever someone removed it; returns how
+ * many interfaces needed it (where it cannot, it says so and forgets it). */
+int loader_ensure_xdp(struct loader *ld);
+/* Removes cutthru's XDP program from every interface of this namespace;
+ * returns how many had one. */
+int loader_detach_stale_xdp(void);
+
+/* Makes the maps of 'to' (not yet loaded) the maps of the same name in
+ * 'from' (loaded), so that two BPF objects share them. */
+static inline int loader_share_maps(struct bpf_object *from, struct bpf_object *to)
+{
+	struct bpf_map *map, *same;
+	int err;
+
+	bpf_object__for_each_map(map, to) {
+		if (bpf_map__is_internal(map))
+			continue;
+		same = bpf_object__find_map_by_name(from, bpf_map__name(map));
+		if (!same)
+			return -ENOENT;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(same));
+		if (err)
+			return err;
+	}
+	return 0;
+}
 /* Writes cfg's services and admitted sources as a new generation of the
  * policy maps, switches to it in one step, and removes the old one. */
 int loader_apply_policy(struct loader *ld, const struct config *cfg);

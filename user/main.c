@@ -117,6 +117,8 @@ static void on_watchdog(struct loop *loop, struct io *io, uint32_t events)
 		return;
 	tc = loader_ensure_attached(&d->loader);
 	routing = routing_ensure(&d->cfg);
+	if (loader_ensure_xdp(&d->loader) > 0)
+		pr_warn("the XDP prefilter was removed by someone else: restored");
 	if (tc < 0 || routing < 0) {
 		pr_err("restoring what was removed from under cutthru failed: %s",
 		       strerror(-(tc < 0 ? tc : routing)));
@@ -188,6 +190,15 @@ static int attach_interfaces(struct daemon *d)
 			return err;
 		}
 	}
+	for (i = 0; d->cfg.xdp_mode != XDP_MODE_OFF && i < d->cfg.n_ifaces; i++) {
+		err = loader_attach_xdp(&d->loader, d->cfg.ifaces[i], d->cfg.xdp_mode, why,
+					sizeof(why));
+		if (err) {
+			pr_err("attaching the XDP prefilter to interface %s failed: %s",
+			       d->cfg.ifaces[i], why);
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -205,9 +216,10 @@ static void log_ready(const struct daemon *d)
 		pr_info("protecting %s", svc);
 	}
 	pr_notice("ready: %d interface(s), %d service(s), data path %s, %s port, mark 0x%x, "
-		  "table %u",
+		  "table %u, xdp %s",
 		  d->cfg.n_ifaces, d->cfg.n_services, data_path_name(d->cfg.data_path),
-		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table);
+		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table,
+		  xdp_mode_name(d->cfg.xdp_mode));
 	notify_ready("serving");
 }
 
@@ -255,6 +267,8 @@ static int restart_only(const struct config *old, const struct config *new, char
 		what = "mark, table or rule-priority";
 	if (!what && (strcmp(old->instance, new->instance) || strcmp(old->bpffs, new->bpffs)))
 		what = "instance or bpffs";
+	if (!what && old->xdp_mode != new->xdp_mode)
+		what = "xdp";
 	if (!what && (strcmp(old->metrics, new->metrics) || strcmp(old->user, new->user) ||
 		      strcmp(old->access_log, new->access_log)))
 		what = "metrics, user or access-log";
@@ -401,6 +415,7 @@ static int run_daemon(struct daemon *d)
 	setup_cut(d, &d->cfg);
 	loader_proxy_maps(&d->loader, &maps);
 	d->report.counters_fd = maps.counters_fd;
+	d->report.xdp_counters_fd = maps.xdp_counters_fd;
 	err = proxy_init(&d->proxy, &d->loop, &d->cfg, &maps, d->cut_ready ? &d->cut : NULL);
 	err = err ?: setup_signals(d) ?: open_control(d) ?: open_metrics(d) ?: open_listeners(d);
 	if (err)
@@ -522,7 +537,7 @@ static int cmd_detach(int argc, char **argv)
 {
 	static struct config cfg;
 	char dir[384], msg[4096], sock[160];
-	int i, filters, pins, err = 0;
+	int i, filters, xdp, pins, err = 0;
 
 	config_defaults(&cfg);
 	for (i = 1; i < argc && !err; i++) {
@@ -549,14 +564,15 @@ static int cmd_detach(int argc, char **argv)
 		return 1;
 	}
 	filters = loader_detach_stale();
+	xdp = loader_detach_stale_xdp();
 	routing_remove(&cfg);
 	pins = pin_dir(cfg.bpffs, cfg.instance, dir, sizeof(dir)) ? 0 : pin_remove(dir);
 	snprintf(sock, sizeof(sock), "%s/%s.sock", CONTROL_DIR, cfg.instance);
 	unlink(sock);
-	printf("detached: TC filter removed from %d interface(s), rules, routes and nftables "
-	       "table removed, %d pinned map(s) removed from %s\n",
-	       filters < 0 ? 0 : filters, pins < 0 ? 0 : pins, dir);
-	return filters < 0 || pins < 0;
+	printf("detached: TC filter removed from %d interface(s), XDP prefilter from %d, rules, "
+	       "routes and nftables table removed, %d pinned map(s) removed from %s\n",
+	       filters < 0 ? 0 : filters, xdp < 0 ? 0 : xdp, pins < 0 ? 0 : pins, dir);
+	return filters < 0 || xdp < 0 || pins < 0;
 }
 
 static const struct command {

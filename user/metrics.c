@@ -24,6 +24,17 @@ static void render_verdicts(const struct report *r, FILE *out)
 	for (i = 0; i < CUTTHRU_REASONS; i++)
 		fprintf(out, "cutthru_packets_total{reason=\"%s\"} %llu\n", reason_name(i),
 			(unsigned long long)sum[i].packets);
+	if (!read_counters(r->xdp_counters_fd, sum)) {
+		counter_header(out, "cutthru_xdp_dropped_packets_total", "counter",
+			       "Packets the XDP prefilter dropped before TC, by verdict reason.");
+		for (i = 0; i < CUTTHRU_REASONS; i++)
+			if (xdp_reason(i))
+				fprintf(out,
+					"cutthru_xdp_dropped_packets_total{reason=\"%s\"} %llu\n",
+					reason_name(i), (unsigned long long)sum[i].packets);
+		if (read_counters(r->counters_fd, sum))
+			return;
+	}
 	counter_header(out, "cutthru_syns_intercepted_total", "counter",
 		       "New connections steered to the proxy.");
 	fprintf(out, "cutthru_syns_intercepted_total %llu\n",

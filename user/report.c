@@ -31,6 +31,7 @@ static const char *const reason_names[CUTTHRU_REASONS] = {
 	[CUTTHRU_DROP_FRAGMENT] = "drop_fragment",
 	[CUTTHRU_DROP_UNPARSED] = "drop_unparsed",
 	[CUTTHRU_DROP_AUTH_BLOCKED] = "drop_auth_blocked",
+	[CUTTHRU_DROP_SYN_RATE] = "drop_syn_rate",
 };
 
 const char *reason_name(unsigned int reason)
@@ -198,24 +199,39 @@ int report_conns(const struct report *r, int json, FILE *out)
 	return 0;
 }
 
+/* The reasons the XDP prefilter drops under (bpf/xdp.bpf.c). */
+int xdp_reason(unsigned int reason)
+{
+	return reason == CUTTHRU_DROP_NOT_ADMITTED || reason == CUTTHRU_DROP_AUTH_BLOCKED ||
+	       reason == CUTTHRU_DROP_SYN_RATE;
+}
+
 int report_stats(const struct report *r, int json, FILE *out)
 {
-	struct cutthru_counter sum[CUTTHRU_REASONS];
+	struct cutthru_counter sum[CUTTHRU_REASONS], xdp[CUTTHRU_REASONS];
 	const struct proxy_stats *st = &r->proxy->stats;
+	int xdp_on = r->proxy->cfg->xdp_mode != XDP_MODE_OFF;
 	unsigned int i;
 	int err;
 
-	err = read_counters(r->counters_fd, sum);
+	err = read_counters(r->counters_fd, sum) ?: read_counters(r->xdp_counters_fd, xdp);
 	if (err) {
 		fprintf(out, "reading the counters: %s\n", strerror(-err));
 		return err;
 	}
 	if (!json) {
-		fprintf(out, "%-22s %14s %16s\n", "REASON", "PACKETS", "BYTES");
+		/* TC counts every packet it judges; XDP only what it drops (the
+		 * packets it passes are counted by TC). */
+		fprintf(out, "%-22s %-5s %14s %16s\n", "REASON", "STAGE", "PACKETS", "BYTES");
 		for (i = 0; i < CUTTHRU_REASONS; i++)
-			fprintf(out, "%-22s %14llu %16llu\n", reason_name(i),
+			fprintf(out, "%-22s %-5s %14llu %16llu\n", reason_name(i), "tc",
 				(unsigned long long)sum[i].packets,
 				(unsigned long long)sum[i].bytes);
+		for (i = 0; xdp_on && i < CUTTHRU_REASONS; i++)
+			if (xdp_reason(i))
+				fprintf(out, "%-22s %-5s %14llu %16llu\n", reason_name(i), "xdp",
+					(unsigned long long)xdp[i].packets,
+					(unsigned long long)xdp[i].bytes);
 		fprintf(out, "\n%-22s %14s\n", "DAEMON", "COUNT");
 		fprintf(out, "%-22s %14llu\n%-22s %14llu\n%-22s %14llu\n%-22s %14llu\n", "accepted",
 			(unsigned long long)st->accepted, "auth_ok",
@@ -232,6 +248,11 @@ int report_stats(const struct report *r, int json, FILE *out)
 		fprintf(out, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
 			reason_name(i), (unsigned long long)sum[i].packets,
 			(unsigned long long)sum[i].bytes);
+	fprintf(out, "},\"xdp_verdicts\":{");
+	for (i = 0; i < CUTTHRU_REASONS; i++)
+		fprintf(out, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", i ? "," : "",
+			reason_name(i), (unsigned long long)xdp[i].packets,
+			(unsigned long long)xdp[i].bytes);
 	fprintf(out,
 		"},\"daemon\":{\"accepted\":%llu,\"auth_ok\":%llu,\"auth_failed\":%llu,"
 		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"cut\":%llu,\"closed\":{",

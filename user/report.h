@@ -11,6 +11,7 @@
 struct report {
 	const struct proxy *proxy;
 	int counters_fd; /* the verdict counters (per CPU) */
+	int xdp_counters_fd; /* the XDP prefilter's drops, by the same reasons */
 	uint64_t started_ms;
 };
 
@@ -18,6 +19,8 @@ const char *reason_name(unsigned int reason);
 const char *phase_name(enum conn_phase phase);
 /* The per-CPU verdict counters, summed. */
 int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS]);
+/* Is this a reason the XDP prefilter drops under? */
+int xdp_reason(unsigned int reason);
 
 int report_status(const struct report *r, int json, FILE *out);
 int report_conns(const struct report *r, int json, FILE *out);

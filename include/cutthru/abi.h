@@ -194,8 +194,35 @@ enum cutthru_reason {
 	CUTTHRU_DROP_FRAGMENT, /* IP fragment to a protected network */
 	CUTTHRU_DROP_UNPARSED, /* header chain or tunnel we do not look into */
 	CUTTHRU_DROP_AUTH_BLOCKED, /* SYN from a source blocked after failed logins */
+	CUTTHRU_DROP_SYN_RATE, /* SYN above its source prefix's rate (--syn-rate) */
 	CUTTHRU_REASONS,
 };
+
+/*
+ * The SYN rate limit (--syn-rate, --syn-burst, --syn-prefix), at index 0 of
+ * the syn_limit array: new connections to the protected services, per
+ * source prefix, through a token bucket kept the GCRA way (one theoretical
+ * arrival time per prefix, in syn_buckets). A SYN is over the rate when its
+ * prefix's arrival time lies more than tolerance_ns ahead of now.
+ */
+struct cutthru_syn_limit {
+	__u64 interval_ns; /* 1 s / rate; 0: no limit */
+	__u64 tolerance_ns; /* (burst - 1) * interval_ns */
+	__u8 prefix4; /* source prefix lengths the buckets are kept by */
+	__u8 prefix6;
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct cutthru_syn_limit) == 24, "syn limit layout");
+
+/* A source prefix of the SYN rate limit: the address masked to it. */
+struct cutthru_syn_key {
+	__u8 family;
+	__u8 pad[3];
+	union cutthru_addr addr;
+};
+_Static_assert(sizeof(struct cutthru_syn_key) == 20, "syn key layout");
+
+#define CUTTHRU_SYN_BUCKETS_MAX 65536
 
 /* Cut-through connections: two sockets each in the sockhash. */
 #define CUTTHRU_CUT_SOCKS_MAX (2 * 65536)

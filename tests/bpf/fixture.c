@@ -16,6 +16,8 @@
 #include <bpf/libbpf.h>
 #include "cutthru/abi.h"
 #include "intercept.skel.h"
+#include "xdp.skel.h"
+#include "loader.h"
 #include "fixture.h"
 
 /* The tables are constant: a typo there is a bug in the test. */
@@ -378,6 +380,15 @@ static int load(struct fixture *fx, char *why, size_t len)
 	fx->counters_fd = bpf_map__fd(fx->skel->maps.counters);
 	fx->listeners_fd = bpf_map__fd(fx->skel->maps.listeners);
 	fx->quads_fd = bpf_map__fd(fx->skel->maps.quads);
+	fx->xdp_counters_fd = bpf_map__fd(fx->skel->maps.xdp_counters);
+	/* The XDP prefilter on the same maps, as user/loader.c loads it. */
+	fx->xdp_skel = xdp_bpf__open();
+	if (!fx->xdp_skel)
+		return fixture_fail(why, len, "opening the XDP skeleton", errno);
+	err = loader_share_maps(fx->skel->obj, fx->xdp_skel->obj) ?: xdp_bpf__load(fx->xdp_skel);
+	if (err)
+		return fixture_fail(why, len, "loading the XDP program", err);
+	fx->xdp_prog_fd = bpf_program__fd(fx->xdp_skel->progs.cutthru_xdp);
 	fx->ncpus = libbpf_num_possible_cpus();
 	if (fx->ncpus <= 0)
 		return fixture_fail(why, len, "counting CPUs", fx->ncpus);
@@ -389,12 +400,12 @@ static int load(struct fixture *fx, char *why, size_t len)
 }
 
 /* One batch lookup for all reasons and CPUs: the fuzzer reads them per frame. */
-int fixture_read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_REASONS])
+static int read_counter_map(struct fixture *fx, int fd, struct cutthru_counter sum[CUTTHRU_REASONS])
 {
 	__u32 keys[CUTTHRU_REASONS], count = CUTTHRU_REASONS, next, r;
 	int err, cpu;
 
-	err = bpf_map_lookup_batch(fx->counters_fd, NULL, &next, keys, fx->percpu, &count, NULL);
+	err = bpf_map_lookup_batch(fd, NULL, &next, keys, fx->percpu, &count, NULL);
 	if (err && err != -ENOENT)
 		return err;
 	if (count != CUTTHRU_REASONS)
@@ -411,6 +422,16 @@ int fixture_read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU
 	return 0;
 }
 
+int fixture_read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_REASONS])
+{
+	return read_counter_map(fx, fx->counters_fd, sum);
+}
+
+int fixture_read_xdp_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_REASONS])
+{
+	return read_counter_map(fx, fx->xdp_counters_fd, sum);
+}
+
 #define REASON(r) [CUTTHRU_##r] = #r
 
 const char *fixture_reason_name(__u32 r)
@@ -421,7 +442,7 @@ const char *fixture_reason_name(__u32 r)
 		REASON(STEER_ICMP),	   REASON(DROP_NOT_ADMITTED), REASON(DROP_NO_LISTENER),
 		REASON(DROP_NO_CONN),	   REASON(DROP_ASSIGN),	      REASON(DROP_MALFORMED),
 		REASON(DROP_FRAGMENT),	   REASON(DROP_UNPARSED),     REASON(PASS_AUTHENTICATED),
-		REASON(DROP_AUTH_BLOCKED),
+		REASON(DROP_AUTH_BLOCKED), REASON(DROP_SYN_RATE),
 	};
 
 	return r < CUTTHRU_REASONS && names[r] ? names[r] : "?";
@@ -441,6 +462,19 @@ int fixture_test_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *r
 	return 0;
 }
 
+int fixture_xdp_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *retval, __u8 *out,
+		    __u32 *out_len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = *out_len, .repeat = 1);
+
+	if (bpf_prog_test_run_opts(fx->xdp_prog_fd, &opts))
+		return -errno;
+	*retval = opts.retval;
+	*out_len = opts.data_size_out;
+	return 0;
+}
+
 int fixture_setup(struct fixture *fx, char *why, size_t len)
 {
 	return make_netns(fx, why, len) ?: load(fx, why, len) ?: make_sockets(fx, why, len);
@@ -455,5 +489,6 @@ void fixture_teardown(struct fixture *fx)
 		bpf_tc_detach(&fx->hook, &fx->tc_opts);
 	}
 	free(fx->percpu);
+	xdp_bpf__destroy(fx->xdp_skel);
 	intercept_bpf__destroy(fx->skel);
 }

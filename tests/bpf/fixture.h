@@ -54,6 +54,9 @@ struct fixture {
 	int counters_fd;
 	int listeners_fd;
 	int quads_fd;
+	struct xdp_bpf *xdp_skel; /* the XDP prefilter, on the same maps */
+	int xdp_prog_fd;
+	int xdp_counters_fd;
 	int ncpus;
 	struct cutthru_counter *percpu; /* ncpus * CUTTHRU_REASONS */
 	int listen_fd[CUTTHRU_LISTENER_SLOTS];
@@ -86,6 +89,12 @@ int fixture_read_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU
 /* One frame through cutthru_intercept with BPF_PROG_TEST_RUN: its return
  * value and the mark it left. Returns 0 or -errno. */
 int fixture_test_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *retval, __u32 *mark);
+/* The XDP prefilter's drop counters, summed over the CPUs. */
+int fixture_read_xdp_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_REASONS]);
+/* One frame through cutthru_xdp with BPF_PROG_TEST_RUN: its return value
+ * and the frame it left (*out_len: out's size in, the frame's length out). */
+int fixture_xdp_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *retval,
+		    __u8 *out, __u32 *out_len);
 /* "DROP_NO_CONN" and the like. */
 const char *fixture_reason_name(__u32 reason);
 

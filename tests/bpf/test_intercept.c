@@ -18,6 +18,13 @@
  * show the same packets steered when the hook is real. They also carry the
  * truncated IP headers: BPF_PROG_TEST_RUN refuses (EINVAL) an IPv4 or IPv6
  * frame shorter than the fixed IP header.
+ *
+ * Every case but the live ones also goes through the XDP prefilter
+ * (bpf/xdp.bpf.c) first, in the same state of the maps: where XDP drops,
+ * TC must drop for the same reason; where XDP passes, the frame must be
+ * untouched and no XDP counter move. Every case whose TC reason is one XDP
+ * decides (not admitted, blocked, over the SYN rate) must be dropped by XDP
+ * too, unless it says XDP leaves it to TC (CASE_XDP_PASSES).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +40,7 @@
 #include <netpacket/packet.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -57,6 +65,13 @@ enum case_flags {
 	CASE_LOGIN = 1 << 5, /* logged in, proxied (after-auth=proxy) */
 	CASE_FORWARD = 1 << 6, /* logged in, after-auth=forward */
 	CASE_FORWARD_IDLE = 1 << 7, /* the same, gone idle */
+	/* The SYN rate limit (1/s, burst 1, per /24 and /64) on: */
+	CASE_RATE_ON = 1 << 8, /* the packet's source prefix has its token */
+	CASE_RATE_EMPTY = 1 << 9, /* its bucket is empty */
+	CASE_QUAD_ENTRY = 1 << 10, /* the quad list holds the packet's tuple */
+	/* TC drops it for a reason XDP decides, but XDP leaves the frame to TC
+	 * (not a plain frame): */
+	CASE_XDP_PASSES = 1 << 11,
 };
 #define CASE_AUTH_MAPS \
 	(CASE_BLOCKED | CASE_BLOCK_OVER | CASE_LOGIN | CASE_FORWARD | CASE_FORWARD_IDLE)
@@ -311,7 +326,8 @@ static const struct tcase cases[] = {
 	{ "IPv4 options (ihl=7) SYN, not admitted",
 	  build_ipv4,
 	  { TCP(X4, S4, CPORT, 80, PKT_SYN), .ihl = 7 },
-	  SHOT(DROP_NOT_ADMITTED) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_XDP_PASSES },
 	{ "IPv4 options (ihl=7) ACK to the service",
 	  build_ipv4,
 	  { TCP(C4, S4, CPORT, 80, PKT_ACK), .ihl = 7 },
@@ -385,7 +401,8 @@ static const struct tcase cases[] = {
 	{ "IPv6 hop-by-hop + destination options, SYN, not admitted",
 	  build_ipv6,
 	  { TCP(X6, S6, CPORT, 80, PKT_SYN), EXT(IPPROTO_HOPOPTS, IPPROTO_DSTOPTS) },
-	  SHOT(DROP_NOT_ADMITTED) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_XDP_PASSES },
 	{ "IPv6 hop-by-hop + destination options, SYN to an unprotected port",
 	  build_ipv6,
 	  { TCP(C6, S6, CPORT, 81, PKT_SYN), EXT(IPPROTO_HOPOPTS, IPPROTO_DSTOPTS) },
@@ -399,7 +416,8 @@ static const struct tcase cases[] = {
 	  build_ipv6,
 	  { TCP(X6, S6, CPORT, 80, PKT_SYN), EXT(IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
 						 IPPROTO_DSTOPTS, IPPROTO_DSTOPTS) },
-	  SHOT(DROP_NOT_ADMITTED) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_XDP_PASSES },
 	{ "IPv6 six extension headers, protected dst (longer than the walk)",
 	  build_ipv6,
 	  { TCP(C6, S6, CPORT, 80, PKT_SYN),
@@ -588,6 +606,103 @@ static const struct tcase cases[] = {
 	  { TCP(C4, S4, CPORT, 80, PKT_ACK) },
 	  SHOT(DROP_NO_CONN),
 	  .flags = CASE_FORWARD_IDLE },
+
+	/* The SYN rate limit per source prefix (--syn-rate). */
+	{ "IPv4 SYN over its prefix's SYN rate",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv6 SYN over its prefix's SYN rate",
+	  build_ipv6,
+	  { TCP(C6, S6, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN over the SYN rate, another address of the same /24",
+	  build_ipv4,
+	  { TCP(C4_LIVE, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN over the SYN rate to the prefix service",
+	  build_ipv4,
+	  { TCP(C4, P4, CPORT, 443, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN within the SYN rate",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_RATE_ON },
+	{ "IPv6 SYN within the SYN rate",
+	  build_ipv6,
+	  { TCP(C6, S6, CPORT, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_RATE_ON },
+	{ "IPv4 SYN not admitted, its prefix's bucket empty: not admitted first",
+	  build_ipv4,
+	  { TCP(X4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN from a blocked source, bucket empty: blocked first",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_AUTH_BLOCKED),
+	  .flags = CASE_RATE_EMPTY | CASE_BLOCKED },
+	{ "IPv4 ACK over the SYN rate: not a SYN, no connection",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_ACK) },
+	  SHOT(DROP_NO_CONN),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN-ACK over the SYN rate: not a connection request",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN | PKT_ACK) },
+	  SHOT(DROP_NO_CONN),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN over the SYN rate to an unprotected address",
+	  build_ipv4,
+	  { TCP(C4, U4, CPORT, 80, PKT_SYN) },
+	  OK(PASS_UNPROTECTED),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN over the SYN rate to the proxy itself",
+	  build_ipv4,
+	  { TCP(C4, OWN4, CPORT, 80, PKT_SYN) },
+	  OK(PASS_LOCAL),
+	  .flags = CASE_RATE_EMPTY },
+	{ "IPv4 SYN over the SYN rate, logged in with after-auth=forward",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY | CASE_FORWARD },
+	{ "IPv4 SYN over the SYN rate behind a VLAN tag: left to TC",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN), .vlan = 7 },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY | CASE_XDP_PASSES },
+	{ "IPv4 SYN over the SYN rate with IP options: left to TC",
+	  build_ipv4,
+	  { TCP(C4, S4, CPORT, 80, PKT_SYN), .ihl = 6 },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY | CASE_XDP_PASSES },
+	{ "IPv6 SYN over the SYN rate behind a destination-options header: left to TC",
+	  build_ipv6,
+	  { TCP(C6, S6, CPORT, 80, PKT_SYN), EXT(IPPROTO_DSTOPTS) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY | CASE_XDP_PASSES },
+	{ "IPv4 SYN over the SYN rate on a TIME_WAIT 4-tuple",
+	  build_ipv4,
+	  { TCP(C4, S4, PORT_TW4, 80, PKT_SYN) },
+	  SHOT(DROP_SYN_RATE),
+	  .flags = CASE_RATE_EMPTY | CASE_NO_LISTENER },
+	{ "IPv4 SYN over the SYN rate on an established 4-tuple in the quad list: its socket's",
+	  build_ipv4,
+	  { TCP(C4, S4, PORT_EST4, 80, PKT_SYN) },
+	  ASSIGNED,
+	  .flags = CASE_RATE_EMPTY | CASE_QUAD_ENTRY },
+	{ "IPv4 SYN not admitted, on a 4-tuple in the quad list: left to TC",
+	  build_ipv4,
+	  { TCP(X4, S4, CPORT, 80, PKT_SYN) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_QUAD_ENTRY | CASE_XDP_PASSES },
 
 	/* Sockets of this namespace owning the 4-tuple. */
 	{ "ACK of an established IPv4 connection, to the service",
@@ -789,6 +904,61 @@ static int check_quad(struct fixture *fx, const struct pkt_spec *spec, char *why
 	return 0;
 }
 
+/* --- The XDP prefilter beside TC. ----------------------------------------- */
+
+static int xdp_decides(enum cutthru_reason r)
+{
+	return r == CUTTHRU_DROP_NOT_ADMITTED || r == CUTTHRU_DROP_AUTH_BLOCKED ||
+	       r == CUTTHRU_DROP_SYN_RATE;
+}
+
+/* The frame through XDP in the state TC will judge it in (XDP writes no
+ * map but its counters): agreement with the case's TC verdict. */
+static int check_xdp(struct fixture *fx, const struct tcase *c, const __u8 *frame, size_t len,
+		     char *why, size_t why_len)
+{
+	struct cutthru_counter before[CUTTHRU_REASONS], after[CUTTHRU_REASONS];
+	int want_drop = xdp_decides(c->reason) && !(c->flags & CASE_XDP_PASSES);
+	__u32 retval = 0, out_len = FRAME_MAX;
+	__u8 out[FRAME_MAX];
+	char counted[200];
+	int err;
+
+	err = fixture_read_xdp_counters(fx, before)			      ?:
+		      fixture_xdp_run(fx, frame, len, &retval, out, &out_len) ?:
+		      fixture_read_xdp_counters(fx, after);
+	if (err)
+		return fixture_fail(why, why_len, "XDP test run", err);
+	if (retval == XDP_DROP) {
+		if (!want_drop) {
+			snprintf(why, why_len, "XDP dropped it, TC says %s%s",
+				 fixture_reason_name(c->reason),
+				 xdp_decides(c->reason) ? " (but XDP should leave it to TC)" : "");
+			return -1;
+		}
+		if (check_counters(before, after, c->reason, len, counted, sizeof(counted))) {
+			snprintf(why, why_len, "XDP: %s", counted);
+			return -1;
+		}
+		return 0;
+	}
+	if (retval != XDP_PASS || want_drop) {
+		snprintf(why, why_len, "XDP verdict %u, want XDP_DROP as %s", retval,
+			 fixture_reason_name(c->reason));
+		return -1;
+	}
+	if (out_len != len || memcmp(out, frame, len)) {
+		snprintf(why, why_len, "XDP passed the frame changed (%u bytes, was %zu)", out_len,
+			 len);
+		return -1;
+	}
+	if (total_packets(after) != total_packets(before)) {
+		snprintf(why, why_len, "XDP passed the frame but counted it");
+		return -1;
+	}
+	return 0;
+}
+
 /* --- Running the table. --------------------------------------------------- */
 
 static int run_frame(struct fixture *fx, const struct tcase *c, const __u8 *frame, size_t len,
@@ -801,6 +971,8 @@ static int run_frame(struct fixture *fx, const struct tcase *c, const __u8 *fram
 	err = fixture_read_counters(fx, before);
 	if (err)
 		return fixture_fail(why, why_len, "reading the counters", err);
+	if (!(c->flags & CASE_LIVE) && check_xdp(fx, c, frame, len, why, why_len))
+		return -1;
 	if (c->flags & CASE_LIVE)
 		err = inject(fx, frame, len, after, total_packets(before));
 	else
@@ -875,6 +1047,63 @@ static int set_auth_maps(struct fixture *fx, unsigned int flags, int on)
 	return err ? -errno : 0;
 }
 
+/* The SYN rate limit: interval_ns 0 turns it off. Buckets per /24, /64. */
+static int set_syn_limit(struct fixture *fx, __u64 interval_ns, __u64 tolerance_ns)
+{
+	struct cutthru_syn_limit lim = { .interval_ns = interval_ns,
+					 .tolerance_ns = tolerance_ns,
+					 .prefix4 = 24,
+					 .prefix6 = 64 };
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(fx->skel->maps.syn_limit), &zero, &lim, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* The bucket of src's prefix: its theoretical arrival time, or (tat 0)
+ * none. */
+static int set_syn_bucket(struct fixture *fx, const char *src, __u64 tat)
+{
+	int fd = bpf_map__fd(fx->skel->maps.syn_buckets);
+	struct cutthru_syn_key key = { 0 };
+
+	fixture_addr(src, &key.family, &key.addr);
+	if (key.family == AF_INET)
+		key.addr.bytes[3] = 0;
+	else
+		memset(key.addr.bytes + 8, 0, 8);
+	if (!tat)
+		return bpf_map_delete_elem(fd, &key) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(fd, &key, &tat, BPF_ANY) ? -errno : 0;
+}
+
+static int set_rate_maps(struct fixture *fx, const struct tcase *c, int on)
+{
+	const __u64 s = 1000000000ull;
+
+	if (!on)
+		return set_syn_limit(fx, 0, 0) ?: set_syn_bucket(fx, c->pkt.src, 0);
+	return set_syn_limit(fx, s, 0) ?:
+					 set_syn_bucket(fx, c->pkt.src,
+					c->flags & CASE_RATE_EMPTY ? monotonic_ns() + 60 * s : 0);
+}
+
+/* A quad list entry for the packet's tuple, as the daemon's connection has. */
+static int set_quad_entry(struct fixture *fx, const struct pkt_spec *spec, int on)
+{
+	struct cutthru_quad quad = { .sport = htons(spec->sport), .dport = htons(spec->dport) };
+	struct cutthru_conn conn = { .service_id = 1 };
+
+	fixture_addr(spec->src, &quad.family, &quad.saddr);
+	fixture_addr(spec->dst, &quad.family, &quad.daddr);
+	if (!on)
+		return bpf_map_delete_elem(fx->quads_fd, &quad) && errno != ENOENT ? -errno : 0;
+	return bpf_map_update_elem(fx->quads_fd, &quad, &conn, BPF_ANY) ? -errno : 0;
+}
+
+#define CASE_RATE_MAPS (CASE_RATE_ON | CASE_RATE_EMPTY)
+
 static int run_case(struct fixture *fx, const struct tcase *c, char *why, size_t why_len)
 {
 	struct pkt_spec spec = c->pkt;
@@ -889,15 +1118,157 @@ static int run_case(struct fixture *fx, const struct tcase *c, char *why, size_t
 		return fixture_fail(why, why_len, "emptying the listener sockmap", errno);
 	if ((c->flags & CASE_AUTH_MAPS) && set_auth_maps(fx, c->flags, 1))
 		return fixture_fail(why, why_len, "filling the auth maps", errno);
+	if ((c->flags & CASE_RATE_MAPS) && set_rate_maps(fx, c, 1))
+		return fixture_fail(why, why_len, "filling the SYN rate maps", errno);
+	if ((c->flags & CASE_QUAD_ENTRY) && set_quad_entry(fx, &spec, 1))
+		return fixture_fail(why, why_len, "adding the quad", errno);
 	err = run_frame(fx, c, frame, len, why, why_len);
 	if (c->flags & CASE_AUTH_MAPS)
 		set_auth_maps(fx, c->flags, 0);
+	if (c->flags & CASE_RATE_MAPS)
+		set_rate_maps(fx, c, 0);
+	if (c->flags & CASE_QUAD_ENTRY)
+		set_quad_entry(fx, &spec, 0);
 	if ((c->flags & CASE_NO_LISTENER) && fixture_set_listeners(fx, 1) && !err)
 		return fixture_fail(why, why_len, "refilling the listener sockmap", errno);
 	if (!err && (c->flags & CASE_QUAD))
 		err = check_quad(fx, &spec, why, why_len);
 	return err;
 }
+
+/* --- The SYN token bucket over sequences of SYNs. ------------------------ */
+
+enum syn_fate {
+	SYN_PASSED, /* on to the listener (DROP_ASSIGN under test run) */
+	SYN_XDP_RATE, /* dropped by XDP as over the rate */
+	SYN_TC_RATE, /* passed by XDP, dropped by TC as over the rate */
+	SYN_OTHER,
+};
+
+/* A SYN from src:sport to S4:80 (or S6) as the kernel would take it: XDP
+ * first, then, if it passes, TC; with tc_only, TC alone (--xdp off). */
+static enum syn_fate one_syn(struct fixture *fx, const char *src, __u16 sport, int tc_only)
+{
+	struct pkt_spec spec = { TCP(src, strchr(src, ':') ? S6 : S4, sport, 80, PKT_SYN) };
+	struct cutthru_counter before[CUTTHRU_REASONS], after[CUTTHRU_REASONS];
+	__u8 frame[FRAME_MAX] = { 0 }, out[FRAME_MAX];
+	__u32 retval = 0, mark, out_len = sizeof(out);
+	size_t len;
+
+	len = strchr(src, ':') ? build_ipv6(&spec, frame) : build_ipv4(&spec, frame);
+	if (!tc_only) {
+		if (fixture_read_xdp_counters(fx, before) ||
+		    fixture_xdp_run(fx, frame, len, &retval, out, &out_len) ||
+		    fixture_read_xdp_counters(fx, after))
+			return SYN_OTHER;
+		if (retval == XDP_DROP)
+			return after[CUTTHRU_DROP_SYN_RATE].packets ==
+					       before[CUTTHRU_DROP_SYN_RATE].packets + 1 ?
+				       SYN_XDP_RATE :
+				       SYN_OTHER;
+	}
+	if (fixture_read_counters(fx, before) || fixture_test_run(fx, frame, len, &retval, &mark) ||
+	    fixture_read_counters(fx, after))
+		return SYN_OTHER;
+	if (after[CUTTHRU_DROP_SYN_RATE].packets == before[CUTTHRU_DROP_SYN_RATE].packets + 1)
+		return SYN_TC_RATE;
+	if (after[CUTTHRU_DROP_ASSIGN].packets == before[CUTTHRU_DROP_ASSIGN].packets + 1)
+		return SYN_PASSED;
+	return SYN_OTHER;
+}
+
+/* Sends SYNs and compares their fates with want ("P" passed, "X" dropped
+ * by XDP, "T" by TC); '.' in want: sleep sleep_ms there. */
+static int syn_sequence(struct fixture *fx, const char *src, const char *want, int tc_only,
+			int sleep_ms, char *why, size_t len)
+{
+	static const char fates[] = {
+		[SYN_PASSED] = 'P', [SYN_XDP_RATE] = 'X', [SYN_TC_RATE] = 'T', [SYN_OTHER] = '?'
+	};
+	char got[32] = "";
+	size_t i, n = 0;
+
+	for (i = 0; want[i] && n + 1 < sizeof(got); i++) {
+		if (want[i] == '.') {
+			usleep((useconds_t)sleep_ms * 1000);
+			got[n++] = '.';
+			continue;
+		}
+		got[n++] = fates[one_syn(fx, src, (__u16)(CPORT + 100 + i), tc_only)];
+	}
+	got[n] = '\0';
+	if (strcmp(got, want)) {
+		snprintf(why, len, "SYNs from %s: got %s, want %s", src, got, want);
+		return -1;
+	}
+	return 0;
+}
+
+static int forget_buckets(struct fixture *fx)
+{
+	return set_syn_bucket(fx, C4, 0) ?: set_syn_bucket(fx, C6, 0);
+}
+
+/* rate 1/s, burst 3: three at once pass, the fourth is XDP's to drop. */
+static int bucket_burst(struct fixture *fx, char *why, size_t len)
+{
+	const __u64 s = 1000000000ull;
+
+	return set_syn_limit(fx, s, 2 * s) ?:
+		       forget_buckets(fx)  ?:
+					     syn_sequence(fx, C4, "PPPXX", 0, 0, why, len);
+}
+
+/* --xdp off: TC alone keeps the same limit. */
+static int bucket_tc_only(struct fixture *fx, char *why, size_t len)
+{
+	const __u64 s = 1000000000ull;
+
+	return set_syn_limit(fx, s, 2 * s) ?:
+		       forget_buckets(fx)  ?:
+					     syn_sequence(fx, C4, "PPPTT", 1, 0, why, len);
+}
+
+/* rate 1/s, burst 2: after 1.2 s one more token, and only one. */
+static int bucket_refill(struct fixture *fx, char *why, size_t len)
+{
+	const __u64 s = 1000000000ull;
+
+	return set_syn_limit(fx, s, s)	  ?:
+		       forget_buckets(fx) ?:
+					    syn_sequence(fx, C4, "PPX.PX", 0, 1200, why, len);
+}
+
+/* The buckets are per prefix: another family's is full. */
+static int bucket_per_prefix(struct fixture *fx, char *why, size_t len)
+{
+	const __u64 s = 1000000000ull;
+
+	return set_syn_limit(fx, s, 0)				      ?:
+		       forget_buckets(fx)			      ?:
+		       syn_sequence(fx, C4, "PX", 0, 0, why, len)     ?:
+		       syn_sequence(fx, C4_LIVE, "X", 0, 0, why, len) ?:
+		       syn_sequence(fx, C6, "PX", 0, 0, why, len);
+}
+
+/* No limit: nothing is counted, nothing dropped. */
+static int bucket_off(struct fixture *fx, char *why, size_t len)
+{
+	return set_syn_limit(fx, 0, 0)	  ?:
+		       forget_buckets(fx) ?:
+					    syn_sequence(fx, C4, "PPPPPP", 0, 0, why, len);
+}
+
+static const struct {
+	const char *desc;
+	int (*run)(struct fixture *fx, char *why, size_t len);
+} bucket_tests[] = {
+	{ "SYN rate 1/s, burst 3: 3 SYNs pass, XDP drops the rest", bucket_burst },
+	{ "SYN rate 1/s, burst 3, TC alone: 3 SYNs pass, TC drops the rest", bucket_tc_only },
+	{ "SYN rate 1/s, burst 2: one more SYN 1.2 s later", bucket_refill },
+	{ "SYN rate per /24 and /64 prefix", bucket_per_prefix },
+	{ "no SYN rate: every SYN passes", bucket_off },
+};
 
 static int setup(struct fixture *fx, char *why, size_t len)
 {
@@ -932,6 +1303,17 @@ int main(void)
 			passed++;
 		}
 	}
+	for (i = 0; i < sizeof(bucket_tests) / sizeof(bucket_tests[0]); i++) {
+		why[0] = '\0';
+		if (bucket_tests[i].run(&fx, why, sizeof(why))) {
+			printf("not ok %zu - %s: %s\n", N_CASES + i + 1, bucket_tests[i].desc, why);
+			failed++;
+		} else {
+			printf("ok %zu - %s\n", N_CASES + i + 1, bucket_tests[i].desc);
+			passed++;
+		}
+	}
+	set_syn_limit(&fx, 0, 0);
 	printf("%d passed, %d failed\n", passed, failed);
 	fixture_teardown(&fx);
 	return failed ? 1 : 0;

@@ -31,7 +31,7 @@ CUTTHRU = os.path.join(BUILD, "cutthru")
 REASONS = ["pass_not_ip", "pass_local", "pass_unprotected", "pass_not_tcp",
            "pass_authenticated", "steer_syn", "steer_flow", "steer_icmp", "drop_not_admitted",
            "drop_no_listener", "drop_no_conn", "drop_assign", "drop_malformed", "drop_fragment",
-           "drop_unparsed", "drop_auth_blocked"]
+           "drop_unparsed", "drop_auth_blocked", "drop_syn_rate"]
 
 
 def run(*cmd, check=True, **kw):
