@@ -115,6 +115,13 @@ $(BUILD)/tests/fuzz_intercept: $(FUZZ_SRCS) tests/fuzz/*.h tests/bpf/fixture.h \
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iinclude -Itests/bpf -I$(BUILD) $(FUZZ_SRCS) -lbpf -lelf -lz -o $@
 
+# ns per packet of the XDP prefilter and the TC program (make bench-xdp).
+$(BUILD)/bench/progrun: bench/progrun.c tests/bpf/fixture.c tests/bpf/*.h include/cutthru/abi.h \
+		user/loader.h $(BUILD)/intercept.skel.h $(BUILD)/xdp.skel.h | $(BUILD)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -Iinclude -Iuser -Itests/bpf -I$(BUILD) $< tests/bpf/fixture.c \
+		-lbpf -lelf -lz -o $@
+
 # Writes the seed corpus from tests/bpf/packets.h's frame builders.
 $(BUILD)/tests/fuzz_seeds: tests/fuzz/gen_seeds.c tests/bpf/packets.h | $(BUILD)/tests
 	@echo "  CC      $@"
@@ -124,7 +131,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/check.h user/%.c user/%.h |
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< user/$*.c -o $@
 
-$(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
+$(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench:
 	$(Q)mkdir -p $@
 
 tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin

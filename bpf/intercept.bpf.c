@@ -269,7 +269,7 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 		if (!from_svc)
 			return CUTTHRU_PASS_UNPROTECTED;
 	}
-	if (to_svc && is_pure_syn(pkt) && source_blocked(to_svc->id, pkt))
+	if (to_svc && is_pure_syn(pkt) && source_blocked(to_svc, pkt))
 		return CUTTHRU_DROP_AUTH_BLOCKED;
 
 	owner = find_owner(skb, pkt);

@@ -69,13 +69,17 @@ static __always_inline void source_key(__u32 service_id, __u8 family,
 	key->addr = *addr;
 }
 
-/* Is the source blocked from this service after too many failed logins? */
-static __always_inline int source_blocked(__u32 service_id, const struct packet *pkt)
+/* Is the source blocked from this service after too many failed logins?
+ * Only a service with a limiter has blocks (the loader says which). */
+static __always_inline int source_blocked(const struct cutthru_service *svc,
+					  const struct packet *pkt)
 {
 	struct cutthru_auth_failures *f;
 	struct cutthru_source_key key;
 
-	source_key(service_id, pkt->tuple.family, &pkt->tuple.saddr, &key);
+	if (!(svc->flags & CUTTHRU_SVC_LIMITER))
+		return 0;
+	source_key(svc->id, pkt->tuple.family, &pkt->tuple.saddr, &key);
 	f = bpf_map_lookup_elem(&auth_failures, &key);
 	return f && bpf_ktime_get_ns() < f->blocked_until_ns;
 }

@@ -71,14 +71,14 @@ static __always_inline int in_quad_list(const struct packet *pkt)
 	return bpf_map_lookup_elem(&quads, &pkt->tuple) != NULL;
 }
 
-static __always_inline int judge_syn(const struct packet *pkt, __u32 service_id)
+static __always_inline int judge_syn(const struct packet *pkt, const struct cutthru_service *svc)
 {
 	int reason;
 
 	/* As in classify_tcp(): before the socket table is looked at. */
-	if (source_blocked(service_id, pkt))
+	if (source_blocked(svc, pkt))
 		return CUTTHRU_DROP_AUTH_BLOCKED;
-	reason = prefilter_syn(pkt, service_id, SYN_LOOK);
+	reason = prefilter_syn(pkt, svc->id, SYN_LOOK);
 	if (reason && in_quad_list(pkt))
 		return 0;
 	return reason;
@@ -99,12 +99,12 @@ static __always_inline int classify_syn(struct xdp_md *ctx)
 	if (!is_pure_syn(&pkt))
 		return 0;
 	pkt.gen = active_gen();
-	if (is_local_addr(&pkt))
-		return 0;
 	svc = find_service(pkt.gen, pkt.tuple.family, &pkt.tuple.daddr, pkt.tuple.dport);
-	if (!svc)
+	/* The proxy's own addresses are the local stack's (TC passes them
+	 * first); only a service whose prefix holds one can be addressed so. */
+	if (!svc || ((svc->flags & CUTTHRU_SVC_HOLDS_LOCAL) && is_local_addr(&pkt)))
 		return 0;
-	return judge_syn(&pkt, svc->id);
+	return judge_syn(&pkt, svc);
 }
 
 SEC("xdp.frags")

@@ -86,13 +86,20 @@ int loader_probe(char *why, size_t len)
 
 /* The policy maps, by the generation in their keys (see abi.h). */
 struct policy_maps {
-	int gen_fd, svc_fd, net_fd, allow_fd;
+	int gen_fd, svc_fd, net_fd, allow_fd, local_fd;
 	__u32 gen;
 };
 
-static int write_service(const struct policy_maps *m, const struct endpoint_prefix *svc, __u32 uid)
+static int write_service(const struct policy_maps *m, const struct config *cfg, int i)
 {
-	struct cutthru_service value = { .id = uid };
+	const struct endpoint_prefix *svc = &cfg->services[i];
+	const struct service_policy *sp = &cfg->policies[i];
+	struct cutthru_service value = {
+		.id = cfg->service_uids[i],
+		.flags = loader_service_flags(m->local_fd, svc->prefix.family, &svc->prefix.addr,
+					      svc->prefix.len,
+					      sp->module != AUTH_NONE && sp->max_failures),
+	};
 	struct cutthru_service_key key = {
 		.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + svc->prefix.len,
 		.gen = m->gen,
@@ -214,6 +221,7 @@ int loader_apply_policy(struct loader *ld, const struct config *cfg)
 		.svc_fd = bpf_map__fd(ld->skel->maps.services),
 		.net_fd = bpf_map__fd(ld->skel->maps.protected_nets),
 		.allow_fd = bpf_map__fd(ld->skel->maps.allowed),
+		.local_fd = bpf_map__fd(ld->skel->maps.local_addrs),
 	};
 	__u32 zero = 0, current = 0;
 	int i, err = 0;
@@ -227,8 +235,7 @@ int loader_apply_policy(struct loader *ld, const struct config *cfg)
 	/* Whatever a failed earlier attempt left in the new generation. */
 	purge_policy(&m, current);
 	for (i = 0; i < cfg->n_services && !err; i++)
-		err = write_service(&m, &cfg->services[i], cfg->service_uids[i]) ?:
-			      write_allowed(&m, cfg, i);
+		err = write_service(&m, cfg, i) ?: write_allowed(&m, cfg, i);
 	if (err) {
 		purge_policy(&m, current);
 		return err;
@@ -371,7 +378,8 @@ int loader_load(struct loader *ld, const struct config *cfg)
 		}
 	}
 	clear_map(bpf_map__fd(skel->maps.local_addrs));
-	err = loader_apply_policy(ld, cfg) ?: fill_local_addrs(skel);
+	/* The local addresses first: the services' flags are read from them. */
+	err = fill_local_addrs(skel) ?: loader_apply_policy(ld, cfg);
 	if (err) {
 		pr_err("filling the BPF maps failed: %s", strerror(-err));
 		goto err_destroy;

@@ -4,6 +4,8 @@
 #define CUTTHRU_LOADER_H
 
 #include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
 
@@ -75,6 +77,38 @@ int loader_ensure_xdp(struct loader *ld);
 /* Removes cutthru's XDP program from every interface of this namespace;
  * returns how many had one. */
 int loader_detach_stale_xdp(void);
+
+/* Is addr inside the prefix p/plen (same family)? */
+static inline int loader_addr_in_prefix(const union cutthru_addr *addr, const union cutthru_addr *p,
+					int plen)
+{
+	int whole = plen / 8, bits = plen % 8;
+
+	if (memcmp(addr->bytes, p->bytes, (size_t)whole))
+		return 0;
+	return !bits || !((addr->bytes[whole] ^ p->bytes[whole]) & (0xff00 >> bits));
+}
+
+/*
+ * A service's flags (enum cutthru_service_flags): limiter, whether its
+ * policy can block sources; and whether its prefix holds one of the
+ * proxy's own addresses, as local_fd (the local_addrs map) has them.
+ */
+static inline __u32 loader_service_flags(int local_fd, __u8 family, const union cutthru_addr *addr,
+					 int plen, int limiter)
+{
+	struct cutthru_local_key key, next;
+	__u32 flags = limiter ? CUTTHRU_SVC_LIMITER : 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(local_fd, prev, &next)) {
+		if (next.family == family && loader_addr_in_prefix(&next.addr, addr, plen))
+			return flags | CUTTHRU_SVC_HOLDS_LOCAL;
+		key = next;
+		prev = &key;
+	}
+	return flags;
+}
 
 /* Makes the maps of 'to' (not yet loaded) the maps of the same name in
  * 'from' (loaded), so that two BPF objects share them. */

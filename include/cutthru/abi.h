@@ -91,7 +91,17 @@ struct cutthru_service {
 	/* Stable across reloads and restarts (a hash of the prefix and port),
 	 * never 0: what the allowed and auth maps are keyed by. */
 	__u32 id;
-	__u32 flags; /* reserved */
+	__u32 flags; /* enum cutthru_service_flags */
+};
+
+/* What a service's packets need looked up beyond the policy maps. */
+enum cutthru_service_flags {
+	/* Failed logins may block sources (an --auth module with
+	 * max-failures): auth_failures is read at its SYNs. */
+	CUTTHRU_SVC_LIMITER = 1 << 0,
+	/* Its prefix holds one of the proxy's own addresses (local_addrs):
+	 * the XDP prefilter must look there before it drops. */
+	CUTTHRU_SVC_HOLDS_LOCAL = 1 << 1,
 };
 
 /*

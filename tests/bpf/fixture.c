@@ -42,14 +42,18 @@ void fixture_addr(const char *text, __u8 *family, union cutthru_addr *addr)
 	pkt_addr(*family, text, addr);
 }
 
-static int add_service(struct fixture *fx, const char *addr, int plen, __u16 port, __u32 id)
+static int add_service(struct fixture *fx, const struct fixture_service *s, __u32 id)
 {
-	struct cutthru_service_key key = { .port = htons(port) };
+	struct cutthru_service_key key = { .port = htons(s->port) };
 	struct cutthru_net_key net = { 0 };
 	struct cutthru_service svc = { .id = id };
+	int plen = s->plen;
 	__u32 one = 1;
 
-	fixture_addr(addr, &key.family, &key.addr);
+	fixture_addr(s->addr, &key.family, &key.addr);
+	/* The flags as user/loader.c gives them, from the local addresses. */
+	svc.flags = loader_service_flags(bpf_map__fd(fx->skel->maps.local_addrs), key.family,
+					 &key.addr, plen, s->limiter);
 	key.prefixlen = CUTTHRU_SERVICE_KEY_FIXED_BITS + plen;
 	net.prefixlen = CUTTHRU_NET_KEY_FIXED_BITS + plen;
 	net.family = key.family;
@@ -84,13 +88,13 @@ static int add_local(struct fixture *fx, const char *addr)
 }
 
 const struct fixture_service fixture_services[] = {
-	{ S4, 32, 80 },
-	{ S6, 128, 80 },
-	{ "198.19.3.0", 24, 443 },
+	{ S4, 32, 80, 1 },
+	{ S6, 128, 80, 0 },
+	{ "198.19.3.0", 24, 443, 0 },
 };
 const size_t fixture_n_services = sizeof(fixture_services) / sizeof(fixture_services[0]);
 
-const char *const fixture_local_addrs[] = { OWN4, OWN6 };
+const char *const fixture_local_addrs[] = { OWN4, OWN6, OWN_IN_P4 };
 const size_t fixture_n_local_addrs = sizeof(fixture_local_addrs) / sizeof(fixture_local_addrs[0]);
 
 /* Admitted to every service. */
@@ -105,16 +109,17 @@ static int fill_maps(struct fixture *fx)
 	__u32 id, j;
 	int err = 0;
 
+	/* The local addresses first: the services' flags are read from them. */
+	for (j = 0; !err && j < fixture_n_local_addrs; j++)
+		err = add_local(fx, fixture_local_addrs[j]);
 	for (id = 1; !err && id <= fixture_n_services; id++) {
 		svc = &fixture_services[id - 1];
 		if (id == fx->omit_service)
 			continue;
-		err = add_service(fx, svc->addr, svc->plen, svc->port, id);
+		err = add_service(fx, svc, id);
 		for (j = 0; !err && j < sizeof(sources) / sizeof(sources[0]); j++)
 			err = add_allowed(fx, id, sources[j].addr, sources[j].plen);
 	}
-	for (j = 0; !err && j < fixture_n_local_addrs; j++)
-		err = add_local(fx, fixture_local_addrs[j]);
 	return err;
 }
 

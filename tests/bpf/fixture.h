@@ -25,6 +25,8 @@
 #define C6_LIVE "2001:db8:1::7"
 #define X6 "2001:db8:9::9"
 #define OWN6 "2001:db8:1::1"
+/* The proxy's own address inside the prefix service 198.19.3.0/24:443. */
+#define OWN_IN_P4 "198.19.3.1"
 /* Protected services, an address in the prefix service, an unprotected one. */
 #define S4 "198.19.2.2"
 #define S6 "2001:db8:2::2"
@@ -39,6 +41,7 @@ struct fixture_service {
 	const char *addr;
 	int plen;
 	__u16 port;
+	int limiter; /* failed logins may block its sources (service 1) */
 };
 
 /* Service ids are 1-based, in this order, as the loader numbers them. */
