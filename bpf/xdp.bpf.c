@@ -107,7 +107,13 @@ static __always_inline int classify_syn(struct xdp_md *ctx)
 	return judge_syn(&pkt, svc);
 }
 
-SEC("xdp.frags")
+/*
+ * Not "xdp.frags": on 6.18 a frags-capable program in generic mode has
+ * the kernel rebuild the skb in a way that leaves TC reading the frame at
+ * the wrong offset (every packet counted pass_not_ip and forwarded around
+ * the proxy). A plain program gets linear frames in both modes.
+ */
+SEC("xdp")
 int cutthru_xdp(struct xdp_md *ctx)
 {
 	int reason = classify_syn(ctx);
