@@ -117,7 +117,7 @@ void cli_usage(FILE *out)
 		"                           lacks it), generic, or off (default)\n"
 		"      --syn-rate N         SYNs per second to the protected services per\n"
 		"                           source prefix; more are dropped (default 0: no limit)\n"
-		"      --syn-burst N        SYNs a prefix may send at once (default: N of\n"
+		"      --syn-burst N        SYNs a prefix may send at once (default 0: N of\n"
 		"                           --syn-rate)\n"
 		"      --syn-prefix V4,V6   source prefix lengths of the limit (default %u,%u)\n"
 		"\n"
@@ -433,7 +433,7 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case OPT_SYN_RATE:
 		return parse_number(arg, 0, 1000000, &cfg->syn_rate);
 	case OPT_SYN_BURST:
-		return parse_number(arg, 1, 1000000, &cfg->syn_burst);
+		return parse_number(arg, 0, 1000000, &cfg->syn_burst);
 	case OPT_SYN_PREFIX:
 		return parse_syn_prefix(cfg, arg);
 	case OPT_SPOOF_PORT:

@@ -90,6 +90,11 @@ static void check_defaults(const struct config *cfg)
 	assert_int_equal(cfg->buffer_size, DEFAULT_BUFFER_SIZE);
 	assert_int_equal(cfg->quiet, 0);
 	assert_int_equal(cfg->verbose, 0);
+	assert_int_equal(cfg->xdp_mode, XDP_MODE_OFF);
+	assert_int_equal(cfg->syn_rate, 0);
+	assert_int_equal(cfg->syn_burst, 0);
+	assert_int_equal(cfg->syn_prefix4, DEFAULT_SYN_PREFIX4);
+	assert_int_equal(cfg->syn_prefix6, DEFAULT_SYN_PREFIX6);
 }
 
 static void check_service(const struct endpoint_prefix *ep, uint8_t family, const char *addr,
@@ -307,6 +312,40 @@ static void test_connect_timeout(void **state)
 		     "--connect-timeout", "3600001");
 	expect_error(fx, parse(fx, IFACE, PROTECT, "--connect-timeout", "250ms"),
 		     "--connect-timeout", "250ms");
+}
+
+static void test_xdp_and_syn_rate(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--xdp", "native"), 0);
+	assert_int_equal(fx->cfg.xdp_mode, XDP_MODE_NATIVE);
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--xdp", "generic"), 0);
+	assert_int_equal(fx->cfg.xdp_mode, XDP_MODE_GENERIC);
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--xdp", "native", "--xdp", "off"), 0);
+	assert_int_equal(fx->cfg.xdp_mode, XDP_MODE_OFF);
+	assert_string_equal(xdp_mode_name(XDP_MODE_GENERIC), "generic");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--xdp", "driver"), "--xdp", "driver");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--xdp", ""), "--xdp", "''");
+
+	assert_int_equal(parse(fx, IFACE, PROTECT, "--syn-rate", "1000", "--syn-burst", "50",
+			       "--syn-prefix", "32,48"),
+			 0);
+	assert_int_equal(fx->cfg.syn_rate, 1000);
+	assert_int_equal(fx->cfg.syn_burst, 50);
+	assert_int_equal(fx->cfg.syn_prefix4, 32);
+	assert_int_equal(fx->cfg.syn_prefix6, 48);
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-rate", "1000001"), "--syn-rate",
+		     "1000001");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-rate", "-1"), "--syn-rate", "-1");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-burst", "10x"), "--syn-burst", "10x");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-prefix", "24"), "--syn-prefix", "'24'");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-prefix", "33,64"), "--syn-prefix",
+		     "33,64");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-prefix", "24,129"), "--syn-prefix",
+		     "24,129");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-prefix", "0,64"), "--syn-prefix", "0,64");
+	expect_error(fx, parse(fx, IFACE, PROTECT, "--syn-prefix", "24,"), "--syn-prefix", "24,");
 }
 
 static void test_buffer_size(void **state)
@@ -571,6 +610,7 @@ int main(void)
 		TEST(test_no_spoof_port),
 		TEST(test_connect_timeout),
 		TEST(test_buffer_size),
+		TEST(test_xdp_and_syn_rate),
 		TEST(test_quiet_verbose),
 		TEST(test_help),
 		TEST(test_missing_interface),
