@@ -6,6 +6,7 @@
 #   make vmtest     the kernel-dependent suites in VMs booting other kernels
 #                   (KERNELS="6.1 6.12 /path/to/bzImage"; vmtest/matrix.sh)
 #   make bench      the benchmark (bench/RESULTS.md)
+#   make bench-xdp  the XDP prefilter under a SYN flood (bench/RESULTS-xdp.md)
 #   make fuzz       every fuzzer, longer than make check (FUZZ_SECONDS=600)
 #   make soak       10 minutes of mixed load on every data path (SOAK_SECONDS=N)
 #   make soak-short 2 minutes of it against an ASan+UBSan build
@@ -69,7 +70,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 CONF_EXAMPLE := etc/cutthru.conf.example
 
-.PHONY: all clean deps vmtest-deps demo check test vmtest bench soak soak-short format \
+.PHONY: all clean deps vmtest-deps demo check test vmtest bench bench-xdp soak soak-short format \
 	format-check fuzz fuzz-seeds fuzz-parsers fuzz-parsers-bin install uninstall tests-bin
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -193,6 +194,14 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/install-deps.sh
 	$(Q)bench/run.py --cutthru-paths copy,splice,sockmap
+
+# A SYN flood dropped by XDP native, XDP generic, TC alone and an nftables
+# ingress rule; ns per packet through BPF_PROG_TEST_RUN (about 3 minutes);
+# writes bench/RESULTS-xdp.md and bench/results-xdp.png.
+bench-xdp: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/progrun
+	$(Q)bench/install-deps.sh
+	$(Q)bench/xdp.py --build $(BUILD)
 
 # Mixed load through one daemon per data path, every byte checked; fails on
 # corruption, failed connections, or fds, map entries or RSS that do not

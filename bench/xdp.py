@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""make bench-xdp: a SYN flood from a source not admitted, dropped four ways.
+
+    client ns 198.18.1.2 + flood 198.18.2.0/24 -- veth -- router ns -- veth -- server 198.19.2.2
+
+Configurations, each in fresh namespaces per repetition:
+
+  xdp-native   cutthru --xdp native   (the prefilter in the veth driver)
+  xdp-generic  cutthru --xdp generic  (the prefilter after the skb is built)
+  tc-only      cutthru --xdp off      (the TC program alone)
+  nft-ingress  no cutthru: an nftables netdev ingress rule dropping SYNs to
+               the service from outside the admitted prefix (what a user
+               would write instead)
+
+trafgen (netsniff-ng) floods SERVER4:8080 with SYNs from random addresses of
+198.18.2.0/24 and random ports, pinned to CPU 1, for FLOOD seconds. Measured:
+packets dropped per second by the filter, machine CPU-seconds (and softirq
+CPU-seconds) per million packets dropped, and the admitted client's
+connection rate and p99 connect time (bench/connrate.c, 100-byte request
+and reply) during the flood against the same run's rate before it.
+bench/progrun (BPF_PROG_TEST_RUN with repeat) gives ns per packet of each
+program.
+
+Everything started is stopped by PID, every namespace removed, also on
+failure; /dev/cpu_dma_latency is held at 0. Only 198.18.0.0/15 is used.
+
+    bench/xdp.py [--reps 3] [--flood 5] [--build build]
+
+Writes bench/RESULTS-xdp.md, bench/results-xdp.png, bench/results-xdp.json.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import run as bench  # noqa: E402  (bench/run.py: topology, helpers)
+
+SERVER4, CLIENT4 = bench.SERVER4, bench.CLIENT4
+PORT = 8080
+FLOOD_NET = "198.18.2"  # the flood's sources: not admitted
+ADMITTED = "198.18.1.0/24"
+CONFIGS = ["xdp-native", "xdp-generic", "tc-only", "nft-ingress"]
+FLOOD_CPU = 1
+
+log = bench.log
+run = bench.run
+
+
+class BenchError(Exception):
+    pass
+
+
+def cpu_jiffies(cpu=None):
+    """(busy, softirq, total) jiffies of all CPUs, or of one."""
+    want = "cpu" if cpu is None else f"cpu{cpu}"
+    with open("/proc/stat") as f:
+        for line in f:
+            w = line.split()
+            if w[0] == want:
+                v = [int(x) for x in w[1:]]
+                return sum(v[:8]) - v[3] - v[4], v[6], sum(v[:8])
+    raise BenchError(f"no {want} in /proc/stat")
+
+
+def link_stats(ns, dev):
+    j = json.loads(run("ip", "-n", ns, "-j", "-s", "link", "show", dev).stdout)[0]["stats64"]
+    return j["tx"]["packets"], j["tx"].get("dropped", 0)
+
+
+# -- the filters --------------------------------------------------------------------
+
+class Filter:
+    def __init__(self, name, topo, args, tmp):
+        self.name, self.topo, self.args, self.tmp = name, topo, args, tmp
+        self.proc = None
+        self.instance = topo.tag
+
+    def start(self):
+        t = self.topo
+        if self.name == "nft-ingress":
+            rules = (f"table netdev {t.tag} {{\n"
+                     f"  chain ingress {{\n"
+                     f"    type filter hook ingress device \"{t.if_rc}\" priority -500; policy accept;\n"
+                     f"    ip daddr {SERVER4} tcp dport {PORT} tcp flags & (syn | ack) == syn "
+                     f"ip saddr != {ADMITTED} counter drop\n"
+                     f"  }}\n}}\n")
+            path = os.path.join(self.tmp, "ingress.nft")
+            with open(path, "w") as f:
+                f.write(rules)
+            run("ip", "netns", "exec", t.router, "nft", "-f", path)
+            return
+        mode = {"xdp-native": "native", "xdp-generic": "generic", "tc-only": "off"}[self.name]
+        self.proc = t.start(t.router, [self.args.cutthru, "run", "-i", t.if_rc, "-i", t.if_rs,
+                                       "--protect", f"{SERVER4}:{PORT}", "--allow", ADMITTED,
+                                       "--xdp", mode, "--instance", self.instance, "-q"],
+                            "cutthru")
+        deadline = time.time() + 20
+        while "ready" not in t.logtext("cutthru"):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise BenchError(f"cutthru did not start:\n{t.logtext('cutthru')}")
+            time.sleep(0.05)
+        if mode != "off" and f"on {t.if_rc}: {mode}" not in t.logtext("cutthru"):
+            raise BenchError(f"XDP not attached in {mode} mode:\n{t.logtext('cutthru')}")
+
+    def dropped(self):
+        """Packets dropped as not admitted so far: (by XDP, by TC or nft)."""
+        t = self.topo
+        if self.name == "nft-ingress":
+            out = json.loads(run("ip", "netns", "exec", t.router, "nft", "-j", "list", "table",
+                                 "netdev", t.tag).stdout)
+            for item in out["nftables"]:
+                rule = item.get("rule")
+                if rule:
+                    for expr in rule["expr"]:
+                        if "counter" in expr:
+                            return 0, expr["counter"]["packets"]
+            raise BenchError("no counter in the nft rule")
+        st = json.loads(run(self.args.cutthru, "stats", "--json", "--instance",
+                            self.instance).stdout)
+        return (st["xdp_verdicts"]["drop_not_admitted"]["packets"],
+                st["verdicts"]["drop_not_admitted"]["packets"])
+
+    def steered(self):
+        """New connections the proxy took (0 for nft: forwarded)."""
+        if self.name == "nft-ingress":
+            return None
+        st = json.loads(run(self.args.cutthru, "stats", "--json", "--instance",
+                            self.instance).stdout)
+        return st["verdicts"]["steer_syn"]["packets"]
+
+    def alive(self):
+        return self.proc is None or self.proc.poll() is None
+
+
+# -- one repetition -----------------------------------------------------------------
+
+def trafgen_conf(tmp, router_mac):
+    path = os.path.join(tmp, "syn.trafgen")
+    with open(path, "w") as f:
+        f.write("{\n"
+                f"  eth(da={router_mac}),\n"
+                f"  ipv4(sa={FLOOD_NET}.1, sa[3]=drnd(), da={SERVER4}, ttl=64, df),\n"
+                f"  tcp(sp=drnd(), dp={PORT}, seq=drnd(), syn, window=64240)\n"
+                "}\n")
+    return path
+
+
+def connrate(topo, bins, seconds):
+    r = run("ip", "netns", "exec", topo.client, bins["connrate"], "-a", SERVER4, "-p", str(PORT),
+            "-t", "1", "-c", "4", "-d", str(seconds), "-n", "1000000", "-o", "3000", check=False,
+            timeout=seconds + 30)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        raise BenchError(f"connrate: {r.stdout.strip()} {r.stderr.strip()}")
+
+
+def one_rep(name, args, bins, tmp):
+    topo = bench.Topology(tmp).up()
+    flt = Filter(name, topo, args, tmp)
+    try:
+        topo.start(topo.server, [bins["benchsrv"], "-b", SERVER4, "-T", "120", f"rr:{PORT}"],
+                   "benchsrv")
+        deadline = time.time() + 10
+        while "listening" not in topo.logtext("benchsrv"):
+            if time.time() > deadline:
+                raise BenchError("benchsrv did not listen")
+            time.sleep(0.05)
+        flt.start()
+        mac = json.loads(run("ip", "-n", topo.router, "-j", "link", "show", topo.if_rc).stdout)[0]["address"]
+        conf = trafgen_conf(tmp, mac)
+        bench.wait_quiet(5)
+
+        before = connrate(topo, bins, args.baseline)
+        x0, t0 = flt.dropped()
+        b0, s0, j0 = cpu_jiffies()
+        c0, _, _ = cpu_jiffies(FLOOD_CPU)
+        sent0, txdrop0 = link_stats(topo.client, topo.if_c)
+        w0 = time.monotonic()
+        flood = topo.start(topo.client, ["timeout", "-s", "INT", str(args.flood), "taskset", "-c",
+                                         str(FLOOD_CPU), "trafgen", "-o", topo.if_c, "-i", conf,
+                                         "-P", "1", "-q"], "trafgen")
+        time.sleep(0.5)
+        during = connrate(topo, bins, max(1, args.flood - 1.5))
+        flood.wait(args.flood + 10)
+        w1 = time.monotonic()
+        b1, s1, j1 = cpu_jiffies()
+        c1, _, _ = cpu_jiffies(FLOOD_CPU)
+        sent1, txdrop1 = link_stats(topo.client, topo.if_c)
+        x1, t1 = flt.dropped()
+        if not flt.alive():
+            raise BenchError(f"{name}: cutthru died during the flood:\n{topo.logtext('cutthru')}")
+        seconds = w1 - w0
+        xdp, rest = x1 - x0, t1 - t0
+        dropped = xdp + rest
+        if dropped < 1000:
+            raise BenchError(f"{name}: only {dropped} packets dropped; trafgen: "
+                             f"{topo.logtext('trafgen').strip()}")
+        res = {
+            "pps": dropped / seconds,
+            "dropped_xdp": xdp,
+            "dropped_later": rest,
+            "seconds": seconds,
+            "cpu_s_per_mpkt": (b1 - b0) / bench.CLK_TCK / (dropped / 1e6),
+            "flood_cpu_s_per_mpkt": (c1 - c0) / bench.CLK_TCK / (dropped / 1e6),
+            "sent_pps": (sent1 - sent0) / seconds,
+            "lost_before_filter_pps": ((sent1 - sent0) - dropped) / seconds,
+            "veth_tx_dropped": txdrop1 - txdrop0,
+            "softirq_s_per_mpkt": (s1 - s0) / bench.CLK_TCK / (dropped / 1e6),
+            "cpus_busy": (b1 - b0) / max(1, j1 - j0) * os.cpu_count(),
+            "rate_before": before["rate"],
+            "rate_during": during["rate"],
+            "p99_before_us": before["p99_us"],
+            "p99_during_us": during["p99_us"],
+            "keep": during["rate"] / before["rate"] if before["rate"] else 0.0,
+            "conn_failed": sum(during[k] for k in ("connect_err", "reset", "short", "timeout",
+                                                    "other_err")),
+            "steered": flt.steered(),
+        }
+        log(f"  {name}: {res['pps'] / 1e6:.2f} Mpps dropped ({xdp} by XDP, {rest} later) of "
+            f"{res['sent_pps'] / 1e6:.2f} Mpps sent, {res['flood_cpu_s_per_mpkt']:.2f} CPU-s/Mpkt "
+            f"on CPU {FLOOD_CPU} ({res['cpu_s_per_mpkt']:.2f} machine), client {before['rate']:.0f} -> "
+            f"{during['rate']:.0f} conn/s, p99 {before['p99_us']} -> {during['p99_us']} µs")
+        return res
+    finally:
+        topo.down()
+
+
+# -- ns per packet ------------------------------------------------------------------
+
+def progrun(args):
+    """ns per packet through BPF_PROG_TEST_RUN: the minimum and median of 5 runs."""
+    runs = {}
+    for _ in range(5):
+        r = run(args.progrun, str(args.repeat), timeout=300)
+        for line in r.stdout.splitlines():
+            j = json.loads(line)
+            runs.setdefault((j["prog"], j["frame"]), []).append(j["ns"])
+    return {f"{p}/{f}": {"min": min(v), "median": statistics.median(v)}
+            for (p, f), v in runs.items()}
+
+
+# -- the report ---------------------------------------------------------------------
+
+def summarize(results):
+    out = {}
+    for name, reps in results.items():
+        if not reps:
+            continue
+        out[name] = {k: statistics.median(r[k] for r in reps)
+                     for k in ("pps", "cpu_s_per_mpkt", "flood_cpu_s_per_mpkt", "sent_pps",
+                               "softirq_s_per_mpkt", "rate_before",
+                               "rate_during", "p99_before_us", "p99_during_us", "keep",
+                               "cpus_busy")}
+        out[name]["conn_failed"] = sum(r["conn_failed"] for r in reps)
+        out[name]["reps"] = len(reps)
+    return out
+
+
+def write_plot(png, summary, tmp):
+    names = [n for n in CONFIGS if n in summary]
+    if not names or not shutil.which("gnuplot"):
+        return False
+    dat = os.path.join(tmp, "xdp.dat")
+    with open(dat, "w") as f:
+        for n in names:
+            s = summary[n]
+            f.write(f"{n} {s['pps'] / 1e6:.4f} {s['flood_cpu_s_per_mpkt']:.4f} "
+                    f"{s['keep'] * 100:.1f}\n")
+    gp = os.path.join(tmp, "xdp.gp")
+    with open(gp, "w") as f:
+        f.write(f"""set terminal pngcairo size 1200,420 font ",10"
+set output "{png}"
+set multiplot layout 1,3 title "SYN flood from a source not admitted (veth, 2 vCPUs)"
+set style data histograms
+set style fill solid 0.8 border -1
+set boxwidth 0.7
+set grid ytics
+set yrange [0:*]
+set xtics rotate by -20
+set title "packets dropped per second (M)"
+plot "{dat}" using 2:xtic(1) notitle lc rgb "#3a7bd5"
+set title "CPU-seconds of the flood CPU per million packets dropped"
+plot "{dat}" using 3:xtic(1) notitle lc rgb "#d5793a"
+set title "admitted client's connection rate during the flood (% of before)"
+set yrange [0:110]
+plot "{dat}" using 4:xtic(1) notitle lc rgb "#3ad57b"
+unset multiplot
+""")
+    r = run("gnuplot", gp, check=False)
+    if r.returncode:
+        log(f"gnuplot failed: {r.stderr.strip()}")
+    return r.returncode == 0
+
+
+def write_markdown(path, summary, ns, meta, problems):
+    L = ["# XDP prefilter benchmark (`make bench-xdp`)", ""]
+    L.append(f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, "
+             f"{meta['reps']} repetition(s) of a {meta['flood']} s flood per configuration "
+             f"(medians), /dev/cpu_dma_latency held at 0: {meta['dma_latency']}.")
+    L.append("")
+    L.append("| configuration | sent Mpps | dropped Mpps | CPU-s / Mpkt (flood CPU) | "
+             "CPU-s / Mpkt (machine) | "
+             "client conn/s before | during | kept | p99 connect µs before | during | failed |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n in CONFIGS:
+        if n not in summary:
+            L.append(f"| {n} | failed | | | | | | | | | |")
+            continue
+        s = summary[n]
+        L.append(f"| {n} | {s['sent_pps'] / 1e6:.2f} | {s['pps'] / 1e6:.2f} | "
+                 f"{s['flood_cpu_s_per_mpkt']:.2f} | {s['cpu_s_per_mpkt']:.2f} | {s['rate_before']:.0f} | {s['rate_during']:.0f} | "
+                 f"{s['keep'] * 100:.0f}% | {s['p99_before_us']:.0f} | {s['p99_during_us']:.0f} | "
+                 f"{s['conn_failed']} |")
+    L.append("")
+    if "xdp-native" in summary and "nft-ingress" in summary:
+        a, b = summary["xdp-native"], summary["nft-ingress"]
+        per_cpu = b["flood_cpu_s_per_mpkt"] / a["flood_cpu_s_per_mpkt"]
+        L.append(f"XDP native against the nftables ingress rule: {a['pps'] / b['pps']:.2f}× the "
+                 f"packets per second, {per_cpu:.2f}× the packets per CPU-second (target ≥ 3×).")
+        L.append("")
+    L.append("ns per packet through `BPF_PROG_TEST_RUN` (repeat "
+             f"{meta['repeat']}, minimum and median of 5 runs; target for XDP's drop ≤ 50 ns):")
+    L.append("")
+    L.append("| frame | XDP min | XDP median | TC min | TC median |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    frames = sorted({k.split("/", 1)[1] for k in ns}, key=lambda f: list(ns).index(f"xdp/{f}"))
+    for f in frames:
+        x, t = ns.get(f"xdp/{f}"), ns.get(f"tc/{f}")
+        L.append(f"| {f} | {x['min']} | {x['median']:.0f} | {t['min']} | {t['median']:.0f} |")
+    L.append("")
+    L.append("- Flood: trafgen on the client's veth, pinned to CPU 1, SYNs to "
+             f"{SERVER4}:{PORT} from random addresses of {FLOOD_NET}.0/24 and random ports "
+             f"(the admitted prefix is {ADMITTED}). On veth the receiving side runs in the "
+             "sender's softirq, so trafgen and the filter share CPU 1: a cheaper drop shows as "
+             "more packets per second.")
+    L.append(f"- CPU: busy jiffies of CPU {FLOOD_CPU} (trafgen and the receiving side's "
+             "softirq) per million packets the filter dropped; machine: both CPUs, also the "
+             "admitted client's test and whatever else ran. Sent: the client veth's transmitted "
+             "packets; what was sent but not dropped by the filter was lost before it (on veth, "
+             "the receiving queue overflowing).")
+    L.append("- Admitted client: bench/connrate.c from 198.18.1.2, 1 thread, 4 connections in "
+             "flight, 100-byte request and reply; before the flood and during it.")
+    L.append("- nft-ingress runs no cutthru: its admitted connections are forwarded, not proxied; "
+             "the other three proxy them.")
+    L.append("- frames of the ns table: syn_not_admitted to the IPv4 service (whose policy "
+             "has a login limiter: one more look-up) and to the IPv6 one (none), an admitted SYN "
+             "(XDP passes it after looking at the SYN rate), an ACK and a SYN to an unprotected "
+             "address (XDP looks no further than the flags or the service), an ARP frame.")
+    if problems:
+        L.append("")
+        L.append("Problems:")
+        L += [f"- {p}" for p in problems]
+    L.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--flood", type=int, default=5, help="seconds of flood per repetition")
+    ap.add_argument("--baseline", type=int, default=2, help="seconds of client test before it")
+    ap.add_argument("--repeat", type=int, default=1000000, help="BPF_PROG_TEST_RUN repeat")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/xdp.py needs root")
+    args.cutthru = os.path.join(REPO, args.build, "cutthru")
+    args.progrun = os.path.join(REPO, args.build, "bench", "progrun")
+    for need in (args.cutthru, args.progrun, shutil.which("trafgen"), shutil.which("nft")):
+        if not need or not os.path.exists(need):
+            sys.exit(f"bench/xdp.py: missing {need} (make bench-xdp builds and installs them)")
+    configs = args.configs.split(",")
+    tmp_root = tempfile.mkdtemp(prefix="cutthru-bench-xdp-")
+    dma_fd, dma = None, "no"
+    results, problems = {n: [] for n in configs}, []
+    ok = True
+    try:
+        bins = bench.build_helpers(tmp_root)
+        try:
+            dma_fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(dma_fd, struct.pack("i", 0))
+            dma = "yes"
+        except OSError as e:
+            problems.append(f"/dev/cpu_dma_latency could not be held at 0: {e}")
+        log("ns per packet (BPF_PROG_TEST_RUN)")
+        ns = progrun(args)
+        for k, v in ns.items():
+            log(f"  {k}: min {v['min']} ns, median {v['median']:.0f} ns")
+        for rep in range(args.reps):
+            for name in configs:
+                tmp = tempfile.mkdtemp(prefix=f"{name}-{rep}-", dir=tmp_root)
+                try:
+                    results[name].append(one_rep(name, args, bins, tmp))
+                except (BenchError, bench.BenchError, subprocess.SubprocessError, OSError) as e:
+                    ok = False
+                    problems.append(f"{name} repetition {rep + 1}: {e}")
+                    log(f"  {name}: FAILED: {e}")
+                    traceback.print_exc()
+    finally:
+        if dma_fd is not None:
+            os.close(dma_fd)
+    summary = summarize(results)
+    meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "kernel": platform.release(), "cpus": os.cpu_count(), "reps": args.reps,
+            "flood": args.flood, "repeat": args.repeat, "dma_latency": dma}
+    with open(os.path.join(HERE, "results-xdp.json"), "w") as f:
+        json.dump({"meta": meta, "summary": summary, "runs": results, "ns_per_packet": ns,
+                   "problems": problems}, f, indent=1)
+    png = os.path.join(HERE, "results-xdp.png")
+    write_plot(png, summary, tmp_root)
+    write_markdown(os.path.join(HERE, "RESULTS-xdp.md"), summary, ns, meta, problems)
+    log("wrote bench/RESULTS-xdp.md, bench/results-xdp.png, bench/results-xdp.json")
+    if ok:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    else:
+        log(f"logs kept in {tmp_root}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
