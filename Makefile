@@ -123,6 +123,15 @@ $(BUILD)/bench/progrun: bench/progrun.c tests/bpf/fixture.c tests/bpf/*.h includ
 	$(Q)$(CC) $(CFLAGS) -Iinclude -Iuser -Itests/bpf -I$(BUILD) $< tests/bpf/fixture.c \
 		-lbpf -lelf -lz -o $@
 
+# The XDP-frame SYN flood of make bench-xdp (bench/xdpflood.c), and its floor.
+$(BUILD)/bench/%.bpf.o: bench/%.bpf.c | $(BUILD)/bench
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/xdpflood: bench/xdpflood.c | $(BUILD)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
 # Writes the seed corpus from tests/bpf/packets.h's frame builders.
 $(BUILD)/tests/fuzz_seeds: tests/fuzz/gen_seeds.c tests/bpf/packets.h | $(BUILD)/tests
 	@echo "  CC      $@"
@@ -199,7 +208,8 @@ bench: deps
 # ingress rule; ns per packet through BPF_PROG_TEST_RUN (about 3 minutes);
 # writes bench/RESULTS-xdp.md and bench/results-xdp.png.
 bench-xdp: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/progrun
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/progrun $(BUILD)/bench/xdpflood \
+		$(BUILD)/bench/xdpflood.bpf.o $(BUILD)/bench/xdpdrop.bpf.o
 	$(Q)bench/install-deps.sh
 	$(Q)bench/xdp.py --build $(BUILD)
 

@@ -6,7 +6,7 @@
 # foreground instances in network namespaces.
 set -eu
 
-PACKAGES="iperf3 haproxy nginx libnginx-mod-stream gnuplot-nox nftables gcc netsniff-ng
+PACKAGES="iperf3 haproxy nginx libnginx-mod-stream gnuplot-nox nftables gcc netsniff-ng ethtool
 python3 iproute2 iputils-ping"
 
 INSTALL="$(dirname "$0")/../scripts/install-deps.sh"

@@ -12,6 +12,9 @@ Configurations, each in fresh namespaces per repetition:
   nft-ingress  no cutthru: an nftables netdev ingress rule dropping SYNs to
                the service from outside the admitted prefix (what a user
                would write instead)
+  floor        no cutthru: a native XDP program that drops every frame
+               (bench/xdpdrop.bpf.c), the cheapest drop there is: what the
+               flood source and the veth cost by themselves
 
 trafgen (netsniff-ng) floods SERVER4:8080 with SYNs from random addresses of
 198.18.2.0/24 and random ports, pinned to CPU 1, for FLOOD seconds. Measured:
@@ -52,7 +55,12 @@ SERVER4, CLIENT4 = bench.SERVER4, bench.CLIENT4
 PORT = 8080
 FLOOD_NET = "198.18.2"  # the flood's sources: not admitted
 ADMITTED = "198.18.1.0/24"
-CONFIGS = ["xdp-native", "xdp-generic", "tc-only", "nft-ingress"]
+CONFIGS = ["xdp-native", "xdp-generic", "tc-only", "nft-ingress", "floor"]
+# trafgen: frames sent through a packet socket, so each arrives in the
+# router as an skb already (as the issue asks); xdpframes: XDP frames
+# (bench/xdpflood.c), which the router's veth receives as a NIC driver
+# receives DMA buffers, before any skb.
+SOURCES = ["trafgen", "xdpframes"]
 FLOOD_CPU = 1
 
 log = bench.log
@@ -90,6 +98,10 @@ class Filter:
 
     def start(self):
         t = self.topo
+        if self.name == "floor":
+            run("ip", "-n", t.router, "link", "set", "dev", t.if_rc, "xdpdrv", "obj",
+                self.args.xdpdrop_obj, "sec", "xdp")
+            return
         if self.name == "nft-ingress":
             rules = (f"table netdev {t.tag} {{\n"
                      f"  chain ingress {{\n"
@@ -118,6 +130,10 @@ class Filter:
     def dropped(self):
         """Packets dropped as not admitted so far: (by XDP, by TC or nft)."""
         t = self.topo
+        if self.name == "floor":
+            out = run("ip", "netns", "exec", t.router, "ethtool", "-S", t.if_rc).stdout
+            return sum(int(line.split(":")[1]) for line in out.splitlines()
+                       if line.strip().split(":")[0].endswith("_xdp_drops")), 0
         if self.name == "nft-ingress":
             out = json.loads(run("ip", "netns", "exec", t.router, "nft", "-j", "list", "table",
                                  "netdev", t.tag).stdout)
@@ -135,7 +151,7 @@ class Filter:
 
     def steered(self):
         """New connections the proxy took (0 for nft: forwarded)."""
-        if self.name == "nft-ingress":
+        if self.name in ("nft-ingress", "floor"):
             return None
         st = json.loads(run(self.args.cutthru, "stats", "--json", "--instance",
                             self.instance).stdout)
@@ -168,9 +184,82 @@ def connrate(topo, bins, seconds):
         raise BenchError(f"connrate: {r.stdout.strip()} {r.stderr.strip()}")
 
 
+def flood_argv(source, args, topo, conf, mac):
+    if source == "trafgen":
+        return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
+                "trafgen", "-o", topo.if_c, "-i", conf, "-P", "1", "-q"]
+    return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
+            args.xdpflood, "-i", topo.if_c, "-m", mac, "-s", f"{FLOOD_NET}.1", "-d", SERVER4,
+            "-p", str(PORT), "-o", args.xdpflood_obj]
+
+
+def one_flood(name, source, args, bins, topo, flt, conf, mac):
+    """One flood from source while the admitted client connects; the numbers."""
+    bench.wait_quiet(5)
+    # The floor drops every frame, the admitted client's too: no client test.
+    client = name != "floor"
+    idle = {"rate": 0.0, "p99_us": 0, "connect_err": 0, "reset": 0, "short": 0, "timeout": 0,
+            "other_err": 0}
+    before = connrate(topo, bins, args.baseline) if client else idle
+    x0, t0 = flt.dropped()
+    b0, s0, j0 = cpu_jiffies()
+    c0, _, _ = cpu_jiffies(FLOOD_CPU)
+    sent0, _ = link_stats(topo.client, topo.if_c)
+    w0 = time.monotonic()
+    flood = topo.start(topo.client, flood_argv(source, args, topo, conf, mac), source)
+    time.sleep(0.5)
+    during = connrate(topo, bins, max(1, args.flood - 1.5)) if client else idle
+    flood.wait(args.flood + 10)
+    w1 = time.monotonic()
+    b1, s1, j1 = cpu_jiffies()
+    c1, _, _ = cpu_jiffies(FLOOD_CPU)
+    sent1, _ = link_stats(topo.client, topo.if_c)
+    x1, t1 = flt.dropped()
+    if not flt.alive():
+        raise BenchError(f"{name}: cutthru died during the flood:\n{topo.logtext('cutthru')}")
+    seconds = w1 - w0
+    xdp, rest = x1 - x0, t1 - t0
+    dropped = xdp + rest
+    if dropped < 1000:
+        raise BenchError(f"{name}/{source}: only {dropped} packets dropped; "
+                         f"{topo.logtext(source).strip()}")
+    sent = sent1 - sent0
+    if source == "xdpframes":
+        # XDP_TX frames bypass the veth's transmit counters: what reached
+        # the filter is what it dropped.
+        sent = dropped
+    res = {
+        "pps": dropped / seconds,
+        "dropped_xdp": xdp,
+        "dropped_later": rest,
+        "seconds": seconds,
+        "cpu_s_per_mpkt": (b1 - b0) / bench.CLK_TCK / (dropped / 1e6),
+        "flood_cpu_s_per_mpkt": (c1 - c0) / bench.CLK_TCK / (dropped / 1e6),
+        "sent_pps": sent / seconds,
+        "softirq_s_per_mpkt": (s1 - s0) / bench.CLK_TCK / (dropped / 1e6),
+        "cpus_busy": (b1 - b0) / max(1, j1 - j0) * os.cpu_count(),
+        "rate_before": before["rate"],
+        "rate_during": during["rate"],
+        "p99_before_us": before["p99_us"],
+        "p99_during_us": during["p99_us"],
+        "keep": during["rate"] / before["rate"] if before["rate"] else 0.0,
+        "conn_failed": sum(during[k] for k in ("connect_err", "reset", "short", "timeout",
+                                                "other_err")),
+        "steered": flt.steered(),
+    }
+    log(f"  {name}/{source}: {res['pps'] / 1e6:.2f} Mpps dropped ({xdp} by XDP, {rest} later) "
+        f"of {res['sent_pps'] / 1e6:.2f} Mpps sent, {res['flood_cpu_s_per_mpkt']:.2f} CPU-s/Mpkt "
+        f"on CPU {FLOOD_CPU} ({res['cpu_s_per_mpkt']:.2f} machine), client "
+        f"{before['rate']:.0f} -> {during['rate']:.0f} conn/s, p99 {before['p99_us']} -> "
+        f"{during['p99_us']} µs")
+    return res
+
+
 def one_rep(name, args, bins, tmp):
+    """Fresh namespaces; one flood from each source. Returns {source: numbers}."""
     topo = bench.Topology(tmp).up()
     flt = Filter(name, topo, args, tmp)
+    out = {}
     try:
         topo.start(topo.server, [bins["benchsrv"], "-b", SERVER4, "-T", "120", f"rr:{PORT}"],
                    "benchsrv")
@@ -180,61 +269,16 @@ def one_rep(name, args, bins, tmp):
                 raise BenchError("benchsrv did not listen")
             time.sleep(0.05)
         flt.start()
-        mac = json.loads(run("ip", "-n", topo.router, "-j", "link", "show", topo.if_rc).stdout)[0]["address"]
+        if name not in ("xdp-native", "floor"):
+            # The veth takes XDP frames only with its NAPI on (GRO), and
+            # then builds an skb for each, as a NIC driver would.
+            run("ip", "netns", "exec", topo.router, "ethtool", "-K", topo.if_rc, "gro", "on")
+        mac = json.loads(run("ip", "-n", topo.router, "-j", "link", "show",
+                             topo.if_rc).stdout)[0]["address"]
         conf = trafgen_conf(tmp, mac)
-        bench.wait_quiet(5)
-
-        before = connrate(topo, bins, args.baseline)
-        x0, t0 = flt.dropped()
-        b0, s0, j0 = cpu_jiffies()
-        c0, _, _ = cpu_jiffies(FLOOD_CPU)
-        sent0, txdrop0 = link_stats(topo.client, topo.if_c)
-        w0 = time.monotonic()
-        flood = topo.start(topo.client, ["timeout", "-s", "INT", str(args.flood), "taskset", "-c",
-                                         str(FLOOD_CPU), "trafgen", "-o", topo.if_c, "-i", conf,
-                                         "-P", "1", "-q"], "trafgen")
-        time.sleep(0.5)
-        during = connrate(topo, bins, max(1, args.flood - 1.5))
-        flood.wait(args.flood + 10)
-        w1 = time.monotonic()
-        b1, s1, j1 = cpu_jiffies()
-        c1, _, _ = cpu_jiffies(FLOOD_CPU)
-        sent1, txdrop1 = link_stats(topo.client, topo.if_c)
-        x1, t1 = flt.dropped()
-        if not flt.alive():
-            raise BenchError(f"{name}: cutthru died during the flood:\n{topo.logtext('cutthru')}")
-        seconds = w1 - w0
-        xdp, rest = x1 - x0, t1 - t0
-        dropped = xdp + rest
-        if dropped < 1000:
-            raise BenchError(f"{name}: only {dropped} packets dropped; trafgen: "
-                             f"{topo.logtext('trafgen').strip()}")
-        res = {
-            "pps": dropped / seconds,
-            "dropped_xdp": xdp,
-            "dropped_later": rest,
-            "seconds": seconds,
-            "cpu_s_per_mpkt": (b1 - b0) / bench.CLK_TCK / (dropped / 1e6),
-            "flood_cpu_s_per_mpkt": (c1 - c0) / bench.CLK_TCK / (dropped / 1e6),
-            "sent_pps": (sent1 - sent0) / seconds,
-            "lost_before_filter_pps": ((sent1 - sent0) - dropped) / seconds,
-            "veth_tx_dropped": txdrop1 - txdrop0,
-            "softirq_s_per_mpkt": (s1 - s0) / bench.CLK_TCK / (dropped / 1e6),
-            "cpus_busy": (b1 - b0) / max(1, j1 - j0) * os.cpu_count(),
-            "rate_before": before["rate"],
-            "rate_during": during["rate"],
-            "p99_before_us": before["p99_us"],
-            "p99_during_us": during["p99_us"],
-            "keep": during["rate"] / before["rate"] if before["rate"] else 0.0,
-            "conn_failed": sum(during[k] for k in ("connect_err", "reset", "short", "timeout",
-                                                    "other_err")),
-            "steered": flt.steered(),
-        }
-        log(f"  {name}: {res['pps'] / 1e6:.2f} Mpps dropped ({xdp} by XDP, {rest} later) of "
-            f"{res['sent_pps'] / 1e6:.2f} Mpps sent, {res['flood_cpu_s_per_mpkt']:.2f} CPU-s/Mpkt "
-            f"on CPU {FLOOD_CPU} ({res['cpu_s_per_mpkt']:.2f} machine), client {before['rate']:.0f} -> "
-            f"{during['rate']:.0f} conn/s, p99 {before['p99_us']} -> {during['p99_us']} µs")
-        return res
+        for source in SOURCES:
+            out[source] = one_flood(name, source, args, bins, topo, flt, conf, mac)
+        return out
     finally:
         topo.down()
 
@@ -255,49 +299,55 @@ def progrun(args):
 
 # -- the report ---------------------------------------------------------------------
 
+KEYS = ("pps", "cpu_s_per_mpkt", "flood_cpu_s_per_mpkt", "sent_pps", "softirq_s_per_mpkt",
+        "rate_before", "rate_during", "p99_before_us", "p99_during_us", "keep", "cpus_busy")
+
+
 def summarize(results):
+    """{source: {config: medians over the repetitions}}."""
     out = {}
-    for name, reps in results.items():
-        if not reps:
-            continue
-        out[name] = {k: statistics.median(r[k] for r in reps)
-                     for k in ("pps", "cpu_s_per_mpkt", "flood_cpu_s_per_mpkt", "sent_pps",
-                               "softirq_s_per_mpkt", "rate_before",
-                               "rate_during", "p99_before_us", "p99_during_us", "keep",
-                               "cpus_busy")}
-        out[name]["conn_failed"] = sum(r["conn_failed"] for r in reps)
-        out[name]["reps"] = len(reps)
+    for source in SOURCES:
+        for name, reps in results.items():
+            runs = [r[source] for r in reps if source in r]
+            if not runs:
+                continue
+            m = {k: statistics.median(r[k] for r in runs) for k in KEYS}
+            m["conn_failed"] = sum(r["conn_failed"] for r in runs)
+            m["reps"] = len(runs)
+            out.setdefault(source, {})[name] = m
     return out
 
 
 def write_plot(png, summary, tmp):
-    names = [n for n in CONFIGS if n in summary]
+    names = [n for n in CONFIGS if all(n in summary.get(src, {}) for src in SOURCES)]
     if not names or not shutil.which("gnuplot"):
         return False
     dat = os.path.join(tmp, "xdp.dat")
     with open(dat, "w") as f:
         for n in names:
-            s = summary[n]
-            f.write(f"{n} {s['pps'] / 1e6:.4f} {s['flood_cpu_s_per_mpkt']:.4f} "
-                    f"{s['keep'] * 100:.1f}\n")
+            cols = [n]
+            for key, scale in (("pps", 1e-6), ("flood_cpu_s_per_mpkt", 1), ("keep", 100)):
+                cols += [f"{summary[src][n][key] * scale:.4f}" for src in SOURCES]
+            f.write(" ".join(cols) + "\n")
     gp = os.path.join(tmp, "xdp.gp")
     with open(gp, "w") as f:
-        f.write(f"""set terminal pngcairo size 1200,420 font ",10"
+        f.write(f"""set terminal pngcairo size 1350,450 font ",10"
 set output "{png}"
-set multiplot layout 1,3 title "SYN flood from a source not admitted (veth, 2 vCPUs)"
+set multiplot layout 1,3 title "SYN flood from a source not admitted, dropped four ways (veth, 2 vCPUs)"
 set style data histograms
+set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set boxwidth 0.7
 set grid ytics
 set yrange [0:*]
 set xtics rotate by -20
+set key top right
 set title "packets dropped per second (M)"
-plot "{dat}" using 2:xtic(1) notitle lc rgb "#3a7bd5"
-set title "CPU-seconds of the flood CPU per million packets dropped"
-plot "{dat}" using 3:xtic(1) notitle lc rgb "#d5793a"
+plot "{dat}" using 2:xtic(1) title "trafgen (skb)" lc rgb "#3a7bd5", "" using 3 title "XDP frames" lc rgb "#86b3ea"
+set title "CPU-s of the flood CPU per million dropped"
+plot "{dat}" using 4:xtic(1) title "trafgen (skb)" lc rgb "#d5793a", "" using 5 title "XDP frames" lc rgb "#eab386"
 set title "admitted client's connection rate during the flood (% of before)"
-set yrange [0:110]
-plot "{dat}" using 4:xtic(1) notitle lc rgb "#3ad57b"
+set yrange [0:130]
+plot "{dat}" using 6:xtic(1) title "trafgen (skb)" lc rgb "#2a9d5a", "" using 7 title "XDP frames" lc rgb "#86dba8"
 unset multiplot
 """)
     r = run("gnuplot", gp, check=False)
@@ -306,59 +356,97 @@ unset multiplot
     return r.returncode == 0
 
 
+SOURCE_TITLES = {
+    "trafgen": "trafgen (netsniff-ng): frames from a packet socket, each already an skb",
+    "xdpframes": "XDP frames (bench/xdpflood.c): received by the router's veth before any skb",
+}
+
+
 def write_markdown(path, summary, ns, meta, problems):
     L = ["# XDP prefilter benchmark (`make bench-xdp`)", ""]
     L.append(f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, "
-             f"{meta['reps']} repetition(s) of a {meta['flood']} s flood per configuration "
-             f"(medians), /dev/cpu_dma_latency held at 0: {meta['dma_latency']}.")
+             f"{meta['reps']} repetition(s) of a {meta['flood']} s flood per configuration and "
+             f"flood source (medians), /dev/cpu_dma_latency held at 0: {meta['dma_latency']}.")
     L.append("")
-    L.append("| configuration | sent Mpps | dropped Mpps | CPU-s / Mpkt (flood CPU) | "
-             "CPU-s / Mpkt (machine) | "
-             "client conn/s before | during | kept | p99 connect µs before | during | failed |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n in CONFIGS:
-        if n not in summary:
-            L.append(f"| {n} | failed | | | | | | | | | |")
-            continue
-        s = summary[n]
-        L.append(f"| {n} | {s['sent_pps'] / 1e6:.2f} | {s['pps'] / 1e6:.2f} | "
-                 f"{s['flood_cpu_s_per_mpkt']:.2f} | {s['cpu_s_per_mpkt']:.2f} | {s['rate_before']:.0f} | {s['rate_during']:.0f} | "
-                 f"{s['keep'] * 100:.0f}% | {s['p99_before_us']:.0f} | {s['p99_during_us']:.0f} | "
-                 f"{s['conn_failed']} |")
-    L.append("")
-    if "xdp-native" in summary and "nft-ingress" in summary:
-        a, b = summary["xdp-native"], summary["nft-ingress"]
-        per_cpu = b["flood_cpu_s_per_mpkt"] / a["flood_cpu_s_per_mpkt"]
-        L.append(f"XDP native against the nftables ingress rule: {a['pps'] / b['pps']:.2f}× the "
-                 f"packets per second, {per_cpu:.2f}× the packets per CPU-second (target ≥ 3×).")
+    for source in SOURCES:
+        sm = summary.get(source, {})
+        L.append(f"Flood source: {SOURCE_TITLES[source]}.")
         L.append("")
+        L.append("| configuration | sent Mpps | dropped Mpps | CPU-s / Mpkt (flood CPU) | "
+                 "CPU-s / Mpkt (machine) | client conn/s before | during | kept | "
+                 "p99 connect µs before | during | failed |")
+        L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n in CONFIGS:
+            if n not in sm:
+                L.append(f"| {n} | failed | | | | | | | | | |")
+                continue
+            x = sm[n]
+            client = (f"{x['rate_before']:.0f} | {x['rate_during']:.0f} | {x['keep'] * 100:.0f}% | "
+                      f"{x['p99_before_us']:.0f} | {x['p99_during_us']:.0f} | {x['conn_failed']}"
+                      if n != "floor" else "– | – | – | – | – | –")
+            L.append(f"| {n} | {x['sent_pps'] / 1e6:.2f} | {x['pps'] / 1e6:.2f} | "
+                     f"{x['flood_cpu_s_per_mpkt']:.2f} | {x['cpu_s_per_mpkt']:.2f} | {client} |")
+        L.append("")
+        if "xdp-native" in sm and "nft-ingress" in sm:
+            a, b = sm["xdp-native"], sm["nft-ingress"]
+            per_cpu = b["flood_cpu_s_per_mpkt"] / a["flood_cpu_s_per_mpkt"]
+            L.append(f"XDP native against the nftables ingress rule: {a['pps'] / b['pps']:.2f}× "
+                     f"the packets per second, {per_cpu:.2f}× the packets per CPU-second of the "
+                     "flood CPU (target ≥ 3×).")
+            if "floor" in sm and source == "xdpframes":
+                floor = sm["floor"]["flood_cpu_s_per_mpkt"]
+                above = {n: (sm[n]["flood_cpu_s_per_mpkt"] - floor) * 1000 for n in CONFIGS
+                         if n in sm and n != "floor"}
+                L.append(f"Above the floor ({floor * 1000:.0f} ns per packet of the flood CPU: "
+                         "the flood source and the veth by themselves), each filter's own "
+                         "price per packet: " +
+                         ", ".join(f"{n} {v:.0f} ns" for n, v in above.items()) +
+                         (f"; nftables costs {above['nft-ingress'] / above['xdp-native']:.1f}× "
+                          "what the XDP prefilter does." if above.get("xdp-native", 0) > 0 and
+                          "nft-ingress" in above else "."))
+            L.append("")
     L.append("ns per packet through `BPF_PROG_TEST_RUN` (repeat "
              f"{meta['repeat']}, minimum and median of 5 runs; target for XDP's drop ≤ 50 ns):")
     L.append("")
     L.append("| frame | XDP min | XDP median | TC min | TC median |")
     L.append("| --- | ---: | ---: | ---: | ---: |")
-    frames = sorted({k.split("/", 1)[1] for k in ns}, key=lambda f: list(ns).index(f"xdp/{f}"))
+    frames = []
+    for k in ns:
+        f = k.split("/", 1)[1]
+        if f not in frames:
+            frames.append(f)
     for f in frames:
-        x, t = ns.get(f"xdp/{f}"), ns.get(f"tc/{f}")
+        x, t = ns[f"xdp/{f}"], ns[f"tc/{f}"]
         L.append(f"| {f} | {x['min']} | {x['median']:.0f} | {t['min']} | {t['median']:.0f} |")
     L.append("")
-    L.append("- Flood: trafgen on the client's veth, pinned to CPU 1, SYNs to "
-             f"{SERVER4}:{PORT} from random addresses of {FLOOD_NET}.0/24 and random ports "
-             f"(the admitted prefix is {ADMITTED}). On veth the receiving side runs in the "
-             "sender's softirq, so trafgen and the filter share CPU 1: a cheaper drop shows as "
-             "more packets per second.")
-    L.append(f"- CPU: busy jiffies of CPU {FLOOD_CPU} (trafgen and the receiving side's "
-             "softirq) per million packets the filter dropped; machine: both CPUs, also the "
-             "admitted client's test and whatever else ran. Sent: the client veth's transmitted "
-             "packets; what was sent but not dropped by the filter was lost before it (on veth, "
-             "the receiving queue overflowing).")
+    L.append(f"- Floods: SYNs to {SERVER4}:{PORT} from random addresses of {FLOOD_NET}.0/24 "
+             f"and random ports (the admitted prefix is {ADMITTED}), from the client namespace, "
+             f"pinned to CPU {FLOOD_CPU}, {meta['flood']} s each. On veth the receiving side runs "
+             "on the sender's CPU (softirq or the veth's NAPI), so the flood source and the "
+             "filter share that CPU: a cheaper drop shows as more packets per second.")
+    L.append("- trafgen's frames come from a packet socket: on veth each reaches the router as "
+             "an skb with page fragments, which a native XDP program on veth receives only after "
+             "veth copies it into a page of its own (256 bytes of headroom, one linear buffer) "
+             "and queues it through its NAPI ring. The XDP frames flood (an XDP program run by "
+             "`BPF_PROG_TEST_RUN` in live-frames mode on the client's veth, returning XDP_TX) "
+             "hands the router's veth xdp_frames: native XDP drops them without an skb; for the "
+             "other configurations the veth builds one (GRO turned on so that it accepts them), "
+             "as a NIC driver does.")
+    L.append(f"- CPU: busy jiffies of CPU {FLOOD_CPU} (the flood source and the receiving side) "
+             "per million packets the filter dropped; machine: both CPUs, also the admitted "
+             "client's test and whatever else ran. Sent (trafgen): the client veth's transmitted "
+             "packets; what was sent but not dropped by the filter was lost before it (the "
+             "receiving queue overflowing).")
     L.append("- Admitted client: bench/connrate.c from 198.18.1.2, 1 thread, 4 connections in "
              "flight, 100-byte request and reply; before the flood and during it.")
     L.append("- nft-ingress runs no cutthru: its admitted connections are forwarded, not proxied; "
-             "the other three proxy them.")
-    L.append("- frames of the ns table: syn_not_admitted to the IPv4 service (whose policy "
-             "has a login limiter: one more look-up) and to the IPv6 one (none), an admitted SYN "
-             "(XDP passes it after looking at the SYN rate), an ACK and a SYN to an unprotected "
+             "the three cutthru configurations proxy them. The floor drops everything, the "
+             "client's packets too (no client test); it is a floor for the XDP frames only: "
+             "with trafgen, native XDP on veth pays the copy described above, which the skb "
+             "paths do not.")
+    L.append("- The ns table's frames: syn_not_admitted to the IPv4 service (whose policy has a "
+             "login limiter: one more look-up) and to the IPv6 one (none), an admitted SYN (XDP "
+             "passes it after looking at the SYN rate), an ACK and a SYN to an unprotected "
              "address (XDP looks no further than the flags or the service), an ARP frame.")
     if problems:
         L.append("")
@@ -382,7 +470,11 @@ def main():
         sys.exit("bench/xdp.py needs root")
     args.cutthru = os.path.join(REPO, args.build, "cutthru")
     args.progrun = os.path.join(REPO, args.build, "bench", "progrun")
-    for need in (args.cutthru, args.progrun, shutil.which("trafgen"), shutil.which("nft")):
+    args.xdpflood = os.path.join(REPO, args.build, "bench", "xdpflood")
+    args.xdpflood_obj = os.path.join(REPO, args.build, "bench", "xdpflood.bpf.o")
+    args.xdpdrop_obj = os.path.join(REPO, args.build, "bench", "xdpdrop.bpf.o")
+    for need in (args.cutthru, args.progrun, args.xdpflood, args.xdpflood_obj, args.xdpdrop_obj,
+                 shutil.which("trafgen"), shutil.which("nft"), shutil.which("ethtool")):
         if not need or not os.path.exists(need):
             sys.exit(f"bench/xdp.py: missing {need} (make bench-xdp builds and installs them)")
     configs = args.configs.split(",")
