@@ -147,6 +147,13 @@ def test_xdp_kill_restart_detach(topo):
     replaces it in place, also in the other mode; detach removes it."""
     d = topo.start(*ifaces(topo), "--protect", f"{SERVER4}:80", "--xdp", "native")
     assert xdp_on(topo, topo.if_pc) == "native"
+    # Removed by someone else: the watchdog puts it back within a second or two.
+    topo.sh(topo.proxy, "ip", "link", "set", "dev", topo.if_pc, "xdpdrv", "off")
+    deadline = time.monotonic() + 5
+    while xdp_on(topo, topo.if_pc) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert xdp_on(topo, topo.if_pc) == "native", d.text()
+    assert "the XDP prefilter was removed by someone else: restored" in d.text()
     d.stop(signal.SIGKILL)
     assert xdp_on(topo, topo.if_pc) == "native", "a killed run's XDP program went away"
     d2 = topo.start(*ifaces(topo), "--protect", f"{SERVER4}:80", "--xdp", "generic",
