@@ -95,17 +95,23 @@ find_service(__u32 gen, __u8 family, const union cutthru_addr *addr, __be16 port
 	return bpf_map_lookup_elem(&services, &key);
 }
 
-static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
+static __always_inline int client_admitted(__u32 gen, __u32 service_id, __u8 family,
+					   const union cutthru_addr *client)
 {
 	struct cutthru_allow_key key = {
 		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 128,
-		.gen = pkt->gen,
+		.gen = gen,
 		.service_id = service_id,
-		.family = pkt->tuple.family,
+		.family = family,
 	};
 
-	key.addr = pkt->tuple.saddr;
+	key.addr = *client;
 	return bpf_map_lookup_elem(&allowed, &key) != NULL;
+}
+
+static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
+{
+	return client_admitted(pkt->gen, service_id, pkt->tuple.family, &pkt->tuple.saddr);
 }
 
 /* The socket lookup helpers take the tuple in their own layout. */
@@ -234,17 +240,23 @@ static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const st
 	return CUTTHRU_STEER_SYN;
 }
 
+static __always_inline struct bpf_sock *listener_for(const struct packet *pkt)
+{
+	__u32 slot = pkt->tuple.family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
+
+	return bpf_map_lookup_elem(&listeners, &slot);
+}
+
 /* A new connection to a protected service: admit it into the listener. */
 static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet *pkt,
 				     const struct cutthru_service *svc)
 {
-	__u32 slot = pkt->tuple.family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
 	struct bpf_sock *listener;
 	int err;
 
 	if (!is_admitted(svc->id, pkt))
 		return CUTTHRU_DROP_NOT_ADMITTED;
-	listener = bpf_map_lookup_elem(&listeners, &slot);
+	listener = listener_for(pkt);
 	if (!listener)
 		return CUTTHRU_DROP_NO_LISTENER;
 	err = assign(skb, listener);
@@ -298,8 +310,39 @@ static __always_inline int source_forwarded(__u32 service_id, __u8 family,
 	return 1;
 }
 
+/*
+ * An ACK of a connection no socket here holds: the proxy's leg is gone and
+ * its reset was lost (or not taken: a reset off the peer's next sequence
+ * number earns a challenge ACK), or the flow predates the proxy. The real
+ * server's or client's kernel would answer it with a reset; so does ours,
+ * for the address it was sent to, once the segment reaches our transparent
+ * listener (TCP answers an ACK in LISTEN with a reset from the segment's
+ * own destination, and may take it as the ACK of a SYN cookie it sent).
+ * Only between the service and a client admitted to it: the others learn
+ * nothing, as with their SYNs. Source-routed or unwalked IPv6 chains are
+ * not handed to the stack at all.
+ */
+static __always_inline int steer_no_conn(struct __sk_buff *skb, const struct packet *pkt,
+					 __u32 service_id, const union cutthru_addr *client)
+{
+	struct bpf_sock *listener;
+	int err;
+
+	if ((pkt->tcp_flags & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_RST)) != TCP_FLAG_ACK)
+		return CUTTHRU_DROP_NO_CONN;
+	if (pkt->source_routed || pkt->chain_unwalked)
+		return CUTTHRU_DROP_NO_CONN;
+	if (!client_admitted(pkt->gen, service_id, pkt->tuple.family, client))
+		return CUTTHRU_DROP_NO_CONN;
+	listener = listener_for(pkt);
+	if (!listener)
+		return CUTTHRU_DROP_NO_CONN;
+	err = assign(skb, listener);
+	return err ? err : CUTTHRU_STEER_NO_CONN;
+}
+
 /* Neither a proxied connection nor a new one for the listener. */
-static __always_inline int classify_unowned(const struct packet *pkt,
+static __always_inline int classify_unowned(struct __sk_buff *skb, const struct packet *pkt,
 					    const struct cutthru_service *to_svc,
 					    const struct cutthru_service *from_svc)
 {
@@ -307,8 +350,11 @@ static __always_inline int classify_unowned(const struct packet *pkt,
 		return CUTTHRU_PASS_AUTHENTICATED;
 	if (from_svc && source_forwarded(from_svc->id, pkt->tuple.family, &pkt->tuple.daddr))
 		return CUTTHRU_PASS_AUTHENTICATED;
-	/* To or from a protected service with no proxied connection: fail closed. */
-	return CUTTHRU_DROP_NO_CONN;
+	/* To or from a protected service with no proxied connection: fail
+	 * closed, answering an admitted peer as its other end would. */
+	if (to_svc)
+		return steer_no_conn(skb, pkt, to_svc->id, &pkt->tuple.saddr);
+	return steer_no_conn(skb, pkt, from_svc->id, &pkt->tuple.daddr);
 }
 
 static __always_inline int classify_tcp(struct __sk_buff *skb, const struct packet *pkt)
@@ -341,7 +387,7 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 			return CUTTHRU_PASS_AUTHENTICATED;
 		return steer_syn(skb, pkt, to_svc);
 	}
-	return classify_unowned(pkt, to_svc, from_svc);
+	return classify_unowned(skb, pkt, to_svc, from_svc);
 }
 
 /*

@@ -23,6 +23,7 @@ static const char *const reason_names[CUTTHRU_REASONS] = {
 	[CUTTHRU_STEER_SYN] = "steer_syn",
 	[CUTTHRU_STEER_FLOW] = "steer_flow",
 	[CUTTHRU_STEER_ICMP] = "steer_icmp",
+	[CUTTHRU_STEER_NO_CONN] = "steer_no_conn",
 	[CUTTHRU_DROP_NOT_ADMITTED] = "drop_not_admitted",
 	[CUTTHRU_DROP_NO_LISTENER] = "drop_no_listener",
 	[CUTTHRU_DROP_NO_CONN] = "drop_no_conn",

@@ -186,6 +186,8 @@ enum cutthru_reason {
 	CUTTHRU_STEER_SYN, /* new connection handed to the listener */
 	CUTTHRU_STEER_FLOW, /* packet of a proxied connection */
 	CUTTHRU_STEER_ICMP, /* ICMP error about a proxied connection: to its socket */
+	CUTTHRU_STEER_NO_CONN, /* ACK of no connection, admitted: to the listener,
+				* which answers with a reset */
 	CUTTHRU_DROP_NOT_ADMITTED, /* SYN from a source not allowed */
 	CUTTHRU_DROP_NO_LISTENER, /* SYN while the daemon is not listening */
 	CUTTHRU_DROP_NO_CONN, /* non-SYN to/from a service, no connection */

@@ -314,6 +314,78 @@ def test_client_reset_reaches_server(topo, start_proxy, addrs):
     assert "close=client-reset" in d.text()
 
 
+def drop_resets(topo, ns, peer):
+    """Every RST from peer into namespace ns is lost until the table goes."""
+    family = "ip6" if ":" in peer else "ip"
+    topo.sh(ns, "nft", f"add table inet lost {{ chain in {{ type filter hook input priority 0; "
+            f"{family} saddr {peer} tcp flags & rst == rst counter drop; }}; }}")
+
+
+def resets_lost(topo, ns):
+    """Takes the table away; returns how many resets it dropped."""
+    rules = topo.sh(ns, "nft", "list", "table", "inet", "lost").stdout
+    topo.sh(ns, "nft", "delete", "table", "inet", "lost")
+    return int(rules.split("counter packets ")[1].split()[0])
+
+
+def assert_reset_heard(sock, who):
+    """The peer's next segment must earn a fresh reset, as from the real
+    other end: without one it would wait for its own timeout."""
+    sock.settimeout(5)
+    start = time.monotonic()
+    with pytest.raises(ConnectionResetError):
+        sock.sendall(b"anyone there?")
+        sock.recv(10)
+    elapsed = time.monotonic() - start
+    assert elapsed < 3, f"the {who} heard the reset {elapsed:.2f}s after it spoke again"
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_lost_reset_to_client_is_answered_again(topo, start_proxy, addrs):
+    """The server resets; the daemon's reset of the client leg is lost. The
+    client's next segment finds no socket in the router and must be
+    answered with a reset from the server's address, not dropped."""
+    server, client = addrs
+    d = start_proxy()
+    baseline = topo.held(d)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+    csock.sendall(b"hello")
+    assert conn.recv(5) == b"hello"
+    drop_resets(topo, topo.client, server)
+    before = topo.counters(d)["steer_no_conn"]
+    reset_close(conn)
+    assert topo.wait_held(d, baseline, timeout=5) == baseline, "the daemon kept a leg"
+    assert resets_lost(topo, topo.client) >= 1, "the daemon's reset was not the one lost"
+    assert_reset_heard(csock, "client")
+    assert topo.counters(d)["steer_no_conn"] > before
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_lost_reset_to_server_is_answered_again(topo, start_proxy, addrs):
+    """The same the other way: the client resets, the reset of the server
+    leg is lost, and the server's next segment is answered from the
+    client's address."""
+    server, client = addrs
+    d = start_proxy()
+    baseline = topo.held(d)
+    lsock = topo.listen(server, 80)
+    csock = topo.connect(server, 80)
+    conn, _ = accept(lsock)
+    csock.sendall(b"hello")
+    assert conn.recv(5) == b"hello"
+    drop_resets(topo, topo.server, client)
+    before = topo.counters(d)["steer_no_conn"]
+    reset_close(csock)
+    assert topo.wait_held(d, baseline, timeout=5) == baseline, "the daemon kept a leg"
+    assert resets_lost(topo, topo.server) >= 1, "the daemon's reset was not the one lost"
+    assert_reset_heard(conn, "server")
+    assert topo.counters(d)["steer_no_conn"] > before
+    d.assert_clean_exit()
+
+
 @pytest.mark.parametrize("addrs", FAMILIES)
 def test_server_refusing_resets_client_within_a_second(topo, start_proxy, addrs):
     server, _ = addrs
