@@ -36,6 +36,15 @@ def start_proxy(topo, path):
     return start
 
 
+def recv_exact(sock, count):
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, f"end of stream after {data!r}"
+        data += chunk
+    return data
+
+
 def accept(lsock, timeout=5):
     lsock.settimeout(timeout)
     conn, peer = lsock.accept()
@@ -383,6 +392,31 @@ def test_lost_reset_to_server_is_answered_again(topo, start_proxy, addrs):
     assert resets_lost(topo, topo.server) >= 1, "the daemon's reset was not the one lost"
     assert_reset_heard(conn, "server")
     assert topo.counters(d)["steer_no_conn"] > before
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_syn_cookie_connections_are_proxied(topo, start_proxy, addrs):
+    """With SYN cookies (forced here for every SYN: tcp_syncookies=2, as
+    under a flood) the listener keeps no request socket, so the client's
+    ACK finds no socket in the router: it must reach the listener
+    (steer_no_conn), which checks the cookie and makes the connection."""
+    server, client = addrs
+    topo.sh(topo.proxy, "sysctl", "-qw", "net.ipv4.tcp_syncookies=2")
+    d = start_proxy()
+    before = topo.counters(d)["steer_no_conn"]
+    lsock = topo.listen(server, 80)
+    for i in range(3):
+        csock = topo.connect(server, 80)
+        conn, peer = accept(lsock)
+        assert peer[0] == client, f"the server saw {peer[0]}"
+        csock.sendall(b"cookie %d" % i)
+        assert recv_exact(conn, 8) == b"cookie %d" % i
+        conn.sendall(b"ok")
+        assert recv_exact(csock, 2) == b"ok"
+        csock.close()
+        conn.close()
+    assert topo.counters(d)["steer_no_conn"] >= before + 3, "the ACKs did not go to the listener"
     d.assert_clean_exit()
 
 
