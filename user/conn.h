@@ -100,6 +100,8 @@ struct conn {
 	uint64_t id;
 	uint64_t started_ms;
 	uint64_t deadline_ms; /* connect deadline; then, cut, the FIN-flush one */
+	uint64_t connect_by_ms; /* the connect deadline, while port_waiting */
+	unsigned int port_waited; /* times the server leg found its 4-tuple taken */
 	struct cut_pair pair; /* PHASE_CUT: cookies and flows (0: client's) */
 	struct list_node link; /* proxy->conns or proxy->closed */
 	struct list_node timer_link; /* on one of proxy's timer lists or polling */
@@ -113,6 +115,7 @@ struct proxy_stats {
 	uint64_t accepted;
 	uint64_t active;
 	uint64_t refused_no_fds; /* accept() or socket() ran out of fds */
+	uint64_t port_waits; /* server legs that waited for their 4-tuple */
 	uint64_t cut; /* connections handed to the kernel */
 	uint64_t cut_failed; /* hand-offs refused: relayed by splice instead */
 	uint64_t cut_paused; /* times a cut direction paused for a slow peer */
@@ -139,6 +142,7 @@ struct proxy {
 	struct list_node connecting; /* connect_timeout_ms */
 	struct list_node inspecting; /* inspect_timeout_ms */
 	struct list_node lingering; /* LINGER_MS: refused, draining the client */
+	struct list_node port_waiting; /* PORT_RETRY_MS: 4-tuple still taken */
 	struct list_node polling; /* cut, with held bytes or a FIN to pass on */
 	struct pipe_pool pipes; /* DATA_PATH_SPLICE */
 	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
@@ -188,6 +192,7 @@ void proxy_shutdown(struct proxy *p);
 void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer);
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
+void conn_port_retry(struct conn *c);
 int sock_error(int fd);
 void close_with_reset(int fd);
 /* Opens the server leg and waits for it (PHASE_CONNECTING). */

@@ -127,6 +127,7 @@ static int before_sleep(struct loop *loop, void *ctx)
 	wait = expire(&p->connecting, now, conn_connect_timeout);
 	wait = earliest(wait, expire(&p->inspecting, now, inspect_timeout));
 	wait = earliest(wait, expire(&p->lingering, now, inspect_linger_timeout));
+	wait = earliest(wait, expire(&p->port_waiting, now, conn_port_retry));
 	free_closed(p);
 	return list_empty(&p->polling) ? wait : earliest(wait, FLUSH_POLL_MS);
 }
@@ -269,6 +270,7 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	p->cut = cut;
 	list_init(&p->conns);
 	list_init(&p->connecting);
+	list_init(&p->port_waiting);
 	list_init(&p->inspecting);
 	list_init(&p->lingering);
 	list_init(&p->polling);

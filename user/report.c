@@ -223,6 +223,7 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)st->auth_ok, "auth_failed",
 			(unsigned long long)st->auth_failed, "auth_cached",
 			(unsigned long long)st->auth_cached);
+		fprintf(out, "%-22s %14llu\n", "port_waits", (unsigned long long)st->port_waits);
 		for (i = 1; i < CLOSE_REASONS; i++)
 			fprintf(out, "closed_%-15s %14llu\n", close_reason_name(i),
 				(unsigned long long)st->closed[i]);
@@ -235,10 +236,12 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)sum[i].bytes);
 	fprintf(out,
 		"},\"daemon\":{\"accepted\":%llu,\"auth_ok\":%llu,\"auth_failed\":%llu,"
-		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"cut\":%llu,\"closed\":{",
+		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"port_waits\":%llu,\"cut\":%llu,"
+		"\"closed\":{",
 		(unsigned long long)st->accepted, (unsigned long long)st->auth_ok,
 		(unsigned long long)st->auth_failed, (unsigned long long)st->auth_cached,
-		(unsigned long long)st->refused_no_fds, (unsigned long long)st->cut);
+		(unsigned long long)st->refused_no_fds, (unsigned long long)st->port_waits,
+		(unsigned long long)st->cut);
 	for (i = 1; i < CLOSE_REASONS; i++)
 		fprintf(out, "%s\"%s\":%llu", i > 1 ? "," : "", close_reason_name(i),
 			(unsigned long long)st->closed[i]);

@@ -3,6 +3,7 @@
 half-closes and resets, on both legs, IPv4 and IPv6."""
 import json
 import os
+import secrets
 import select
 import signal
 import socket
@@ -417,6 +418,46 @@ def test_syn_cookie_connections_are_proxied(topo, start_proxy, addrs):
         csock.close()
         conn.close()
     assert topo.counters(d)["steer_no_conn"] >= before + 3, "the ACKs did not go to the listener"
+    d.assert_clean_exit()
+
+
+@pytest.mark.parametrize("addrs", FAMILIES)
+def test_port_reused_while_last_bytes_still_flow(topo, start_proxy, addrs):
+    """The server says goodbye first and reads slowly; the client uploads,
+    closes (the proxy has acknowledged every byte) and connects again from
+    the same port at once. The old server leg still owns that 4-tuple
+    while it passes the last bytes on: the new server leg must wait for
+    it, not fail (which reset the client: close=connect-failed)."""
+    server, client = addrs
+    d = start_proxy()
+    port = 41000 + secrets.randbelow(2000)
+    lsock = topo.listen(server, 80)
+    first = topo.connect(server, 80, bind_port=port)
+    old, peer = accept(lsock)
+    assert peer[1] == port
+    old.shutdown(socket.SHUT_WR)
+    assert first.recv(1) == b"", "the server's FIN did not arrive"
+    upload = os.urandom(192 << 10)
+    first.sendall(upload)
+    first.close()  # the client is the last to close: no TIME_WAIT of its own
+    time.sleep(0.3)
+
+    second = topo.connect(server, 80, bind_port=port)
+    second.sendall(b"again")
+    time.sleep(0.5)  # the new server leg waits: the server has not read yet
+    assert recv_exact(old, len(upload)) == upload, "the first upload changed"
+    assert old.recv(1) == b"", "the first connection's FIN did not arrive"
+    old.close()
+    new, peer = accept(lsock)
+    assert peer == (client, port) or peer[:2] == (client, port), f"the server saw {peer}"
+    assert recv_exact(new, 5) == b"again"
+    new.sendall(b"welcome")
+    assert recv_exact(second, 7) == b"welcome"
+    second.close()
+    new.close()
+    stats = json.loads(topo.ctl(d, "stats", "--json").stdout)
+    assert stats["daemon"]["port_waits"] == 1, stats["daemon"]
+    assert stats["daemon"]["closed"]["connect-failed"] == 0, stats["daemon"]
     d.assert_clean_exit()
 
 
