@@ -58,11 +58,17 @@ static __always_inline int touches_protected_net(const struct packet *pkt)
 	       net_is_protected(pkt->gen, pkt->tuple.family, &pkt->tuple.saddr);
 }
 
+/* EtherIP (RFC 3378): no IPPROTO_ constant in the UAPI headers. */
+#define CUTTHRU_IPPROTO_ETHERIP 97
+
 /*
  * What a protected server might decapsulate and so receive around the
- * proxy: IP-in-IP, IPv6-in-IP, GRE, IPsec (AH, ESP), and the usual UDP
- * tunnels: VXLAN (4789, and Linux's old 8472), VXLAN-GPE (4790), Geneve
- * (6081).
+ * proxy: IP-in-IP, IPv6-in-IP, GRE, IPsec (AH, ESP), EtherIP, L2TPv3,
+ * MPLS-in-IP, Ethernet-in-IPv6, and the UDP tunnels at their IANA ports:
+ * VXLAN (4789, and Linux's old 8472), VXLAN-GPE (4790), Geneve (6081),
+ * L2TP (1701), ESP-in-UDP (4500), MPLS-in-UDP (6635), GUE (6080). FOU and
+ * GUE may listen on any port an administrator picks: those are not known
+ * here (README, Verdicts).
  */
 static __always_inline int is_tunnel(const struct packet *pkt)
 {
@@ -74,9 +80,14 @@ static __always_inline int is_tunnel(const struct packet *pkt)
 	case IPPROTO_GRE:
 	case IPPROTO_AH:
 	case IPPROTO_ESP:
+	case CUTTHRU_IPPROTO_ETHERIP:
+	case IPPROTO_L2TP:
+	case IPPROTO_MPLS:
+	case IPPROTO_ETHERNET:
 		return 1;
 	case IPPROTO_UDP:
-		return port == 4789 || port == 8472 || port == 4790 || port == 6081;
+		return port == 4789 || port == 8472 || port == 4790 || port == 6081 ||
+		       port == 1701 || port == 4500 || port == 6635 || port == 6080;
 	}
 	return 0;
 }
