@@ -37,7 +37,9 @@ struct tcp_skb_cb___cut {
 	__u32 end_seq;
 };
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+/* 6.3 and later. Weak: on an older kernel only the plain verdict below is
+ * loaded, and this is never called. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 
 /* Both legs of every cut-through connection, keyed by socket cookie. */
 struct {
@@ -168,10 +170,7 @@ static __always_inline void report(__u32 flow_slot)
 	bpf_ringbuf_output(&cut_events, &ev, sizeof(ev), 0);
 }
 
-/* Plain "sk_skb": libbpf 1.1 does not know "sk_skb/verdict"; the attach
- * type (BPF_SK_SKB_VERDICT) is given at bpf_prog_attach(). */
-SEC("sk_skb")
-int cutthru_cut_verdict(struct __sk_buff *skb)
+static __always_inline int verdict(struct __sk_buff *skb, int skip_old)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct cutthru_cut_flow *flow;
@@ -196,7 +195,7 @@ int cutthru_cut_verdict(struct __sk_buff *skb)
 	}
 	/* Not passed on twice; one that cannot be cut is passed whole (the
 	 * counter shows it) rather than losing the new bytes behind it. */
-	if (skip_old_bytes(skb, leg) > 0)
+	if (skip_old && skip_old_bytes(skb, leg) > 0)
 		return SK_DROP;
 	if (flow->paused) {
 		if (!flow->may_resume || flow->held > flow->relayed)
@@ -212,6 +211,22 @@ int cutthru_cut_verdict(struct __sk_buff *skb)
 	count(CUTTHRU_CUT_REDIRECTED, skb->len);
 	/* Flags 0: onto the peer's transmit path, not its receive queue. */
 	return bpf_sk_redirect_hash(skb, &cut_socks, &leg->peer_cookie, 0);
+}
+
+/* Plain "sk_skb": libbpf 1.1 does not know "sk_skb/verdict"; the attach
+ * type (BPF_SK_SKB_VERDICT) is given at bpf_prog_attach(). One of the two is
+ * loaded: this one where the kernel has bpf_cast_to_kern_ctx (6.3)... */
+SEC("sk_skb")
+int cutthru_cut_verdict(struct __sk_buff *skb)
+{
+	return verdict(skb, 1);
+}
+
+/* ...else this one, which cannot tell old bytes from new (warned about). */
+SEC("sk_skb")
+int cutthru_cut_verdict_plain(struct __sk_buff *skb)
+{
+	return verdict(skb, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
