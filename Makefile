@@ -96,6 +96,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# The bulk stream checker of tests/soak/cut_bulk.py (sockmap duplication).
+$(BUILD)/tests/streamcheck: tests/net/streamcheck.c | $(BUILD)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -pthread -o $@
+
 $(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/fixture.c tests/bpf/*.h \
 		$(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
@@ -127,7 +132,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/check.h user/%.c user/%.h |
 $(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
-tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin
+tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/streamcheck $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin
 
 fuzz-parsers-bin: $(FUZZ_PARSER_BINS)
 

@@ -285,17 +285,42 @@ static int make_slots(struct cut *cut)
 	return 0;
 }
 
+/* The verdict that skips bytes TCP received twice, or where the kernel lacks
+ * what it needs (bpf_cast_to_kern_ctx, 6.3), the plain one. */
+static struct cut_bpf *load_verdict(int skip_old)
+{
+	struct cut_bpf *skel = cut_bpf__open();
+	int err;
+
+	if (!skel)
+		return NULL;
+	bpf_program__set_autoload(skel->progs.cutthru_cut_verdict, skip_old);
+	bpf_program__set_autoload(skel->progs.cutthru_cut_verdict_plain, !skip_old);
+	err = cut_bpf__load(skel);
+	if (err) {
+		cut_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
 int cut_init(struct cut *cut, char *why, size_t len)
 {
 	int err;
 
 	memset(cut, 0, sizeof(*cut));
-	cut->skel = cut_bpf__open_and_load();
+	cut->skel = load_verdict(1);
+	cut->no_overlap_skip = !cut->skel;
+	if (!cut->skel)
+		cut->skel = load_verdict(0);
 	if (!cut->skel) {
 		err = -errno;
 		snprintf(why, len, "loading the sk_skb verdict program failed: %s", strerror(-err));
 		return err;
 	}
+	cut->verdict = cut->no_overlap_skip ? cut->skel->progs.cutthru_cut_verdict_plain :
+					      cut->skel->progs.cutthru_cut_verdict;
 	cut->socks_fd = bpf_map__fd(cut->skel->maps.cut_socks);
 	cut->peers_fd = bpf_map__fd(cut->skel->maps.cut_peers);
 	err = map_flows(cut) ?: make_slots(cut);
@@ -312,8 +337,7 @@ int cut_init(struct cut *cut, char *why, size_t len)
 			 strerror(-err));
 		goto err_destroy;
 	}
-	if (bpf_prog_attach(bpf_program__fd(cut->skel->progs.cutthru_cut_verdict), cut->socks_fd,
-			    BPF_SK_SKB_VERDICT, 0)) {
+	if (bpf_prog_attach(bpf_program__fd(cut->verdict), cut->socks_fd, BPF_SK_SKB_VERDICT, 0)) {
 		err = -errno;
 		snprintf(why, len, "kernel lacks the sk_skb verdict hook (BPF_SK_SKB_VERDICT): %s",
 			 strerror(-err));

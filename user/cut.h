@@ -14,12 +14,15 @@
 
 struct cut_bpf;
 struct ring_buffer;
+struct bpf_program;
 
 /* Called for each flow the verdict reports (ring buffer). */
 typedef void (*cut_report_cb)(void *ctx, uint32_t flow_slot);
 
 struct cut {
 	struct cut_bpf *skel;
+	struct bpf_program *verdict; /* the one attached */
+	int no_overlap_skip; /* kernel before 6.3: the plain verdict */
 	int socks_fd;
 	int peers_fd;
 	struct cutthru_cut_flow *flows; /* cut_flows, mmap()ed */

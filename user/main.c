@@ -235,8 +235,11 @@ static void setup_cut(struct daemon *d, const struct config *cfg)
 		return;
 	}
 	d->cut_ready = 1;
-	pr_warn("the sockmap data path is experimental: under bulk transfers both ways at once "
-		"it has been seen to deliver bytes twice (README, Data paths)");
+	if (d->cut.no_overlap_skip)
+		pr_warn("the sockmap data path is experimental, and this kernel (before 6.3) "
+			"lets it pass on twice the old bytes of a retransmission (README, Data paths)");
+	else
+		pr_warn("the sockmap data path is experimental (README, Data paths)");
 }
 
 /* What a reload cannot change without stopping what it set up. */
