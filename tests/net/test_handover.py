@@ -172,6 +172,7 @@ def test_takeover_under_traffic(topo, path, family):
     assert after.get("drop_no_listener", 0) == before.get("drop_no_listener", 0), after
     assert topo.wait_held(new, baseline, timeout=15) == baseline
     took = [line for line in new.text().splitlines() if "took over" in line]
+    took += [line for line in old_text.splitlines() if "handed the listeners" in line]
     print(f"{path}/{family}: new daemon ready {ready_s:.2f}s after start; {took}; "
           f"{ok} short connections, {LONG_CONNS} x {LONG_BYTES >> 20} MiB each way verified")
     new.assert_clean_exit()
