@@ -162,6 +162,7 @@ def test_takeover_under_traffic(topo, path, family):
         deadline = time.monotonic() + 10
         while port not in long_srv.got and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert port in long_srv.got, f"port {port}: server never saw the end: {long_srv.errors}"
         srv_count, srv_got = long_srv.got[port]
         assert srv_count == LONG_BYTES and srv_got == sent, f"port {port}: server got {srv_count}"
     assert not long_srv.errors, long_srv.errors
