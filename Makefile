@@ -44,8 +44,8 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := access_log addr auth cli config conn conn_cut control cut http inspect loader log \
-	loop metrics notify pin privs proxy relay report routing service tls
+LIB_SRCS := access_log addr auth cli config conn conn_cut control cut handover http inspect \
+	loader log loop metrics notify pin privs proxy relay report routing service tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_http test_notify test_privs test_relay test_tls

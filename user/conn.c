@@ -107,8 +107,42 @@ void conn_close(struct conn *c, enum close_reason reason)
 	list_add_tail(&p->closed, &c->link);
 }
 
+static void leg_release(struct proxy *p, struct leg *leg)
+{
+	if (leg->io.fd < 0)
+		return;
+	/* The file lives on in the other daemon, so close() would not take it
+	 * out of this epoll: a later event would name freed memory. */
+	io_del(p->loop, &leg->io);
+	close(leg->io.fd);
+	leg->io.fd = -1;
+}
+
+void conn_release(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+
+	if (c->phase == PHASE_CLOSED)
+		return;
+	if (c->phase == PHASE_CUT && p->flow_conns) {
+		/* The sockhash and peer entries are the other daemon's now. */
+		p->flow_conns[c->pair.slots[0]] = NULL;
+		p->flow_conns[c->pair.slots[1]] = NULL;
+	}
+	inspect_free(c);
+	leg_release(p, &c->client);
+	leg_release(p, &c->server);
+	c->phase = PHASE_CLOSED;
+	c->handed = 0;
+	p->stats.active--;
+	list_del(&c->timer_link);
+	list_del(&c->link);
+	list_add_tail(&p->closed, &c->link);
+}
+
 void conn_free(struct conn *c)
 {
+	free(c->adopted_text);
 	relay_dir_free(&c->client.rx);
 	relay_dir_free(&c->server.rx);
 	free(c->user);
@@ -454,6 +488,11 @@ static void try_server_leg(struct conn *c)
 
 void conn_connect(struct conn *c)
 {
+	/* A takeover is under way: the new daemon connects it. */
+	if (c->proxy->draining && !handover_send_allowed(c->proxy, c)) {
+		conn_release(c);
+		return;
+	}
 	c->phase = PHASE_CONNECTING;
 	c->connect_by_ms = now_ms() + c->live->cfg.connect_timeout_ms;
 	/* The client leg is not read until the server leg is up: what it sends
@@ -491,6 +530,41 @@ void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage
 		break;
 	case 1:
 		break;
+	default:
+		conn_close(c, CLOSE_NO_RESOURCES);
+	}
+}
+
+void conn_resume(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+	struct leg *legs[2] = { &c->client, &c->server };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		legs[i]->io.cb = on_leg_event;
+		legs[i]->io.ctx = legs[i];
+		legs[i]->io.events = 0;
+	}
+	switch (c->phase) {
+	case PHASE_CONNECTING:
+		if (c->server.io.fd < 0) {
+			conn_connect(c);
+			return;
+		}
+		c->connect_by_ms = c->deadline_ms;
+		add_connecting(p, c);
+		if (io_set(p->loop, &c->server.io, EPOLLOUT))
+			conn_close(c, CLOSE_NO_RESOURCES);
+		return;
+	case PHASE_RELAYING:
+		/* Whatever arrived meanwhile waits in the queues: look at once. */
+		c->client.readable = c->server.readable = 1;
+		conn_pump(c);
+		return;
+	case PHASE_CUT:
+		conn_cut_poll(c);
+		return;
 	default:
 		conn_close(c, CLOSE_NO_RESOURCES);
 	}
