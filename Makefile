@@ -45,8 +45,8 @@ BPF_OBJS := $(BPF_PROGS:%=$(BUILD)/%.bpf.o)
 SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
-LIB_SRCS := access_log addr auth cli config conn conn_cut control cut http inspect loader log \
-	loop metrics notify pin privs proxy relay report routing service tls
+LIB_SRCS := access_log addr auth cli config conn conn_cut control cut handover http inspect \
+	loader log loop metrics notify pin privs proxy relay report routing service tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_http test_notify test_privs test_relay test_tls
@@ -97,6 +97,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# The bulk stream checker of tests/soak/cut_bulk.py (sockmap duplication).
+$(BUILD)/tests/streamcheck: tests/net/streamcheck.c | $(BUILD)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -pthread -o $@
+
 $(BUILD)/tests/bpf_intercept: tests/bpf/test_intercept.c tests/bpf/fixture.c tests/bpf/*.h \
 		$(LIB_OBJS) | $(BUILD)/tests
 	@echo "  CC      $@"
@@ -144,7 +149,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/check.h user/%.c user/%.h |
 $(BUILD) $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench:
 	$(Q)mkdir -p $@
 
-tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin
+tests-bin: $(UNIT_BINS) $(BUILD)/tests/bpf_intercept $(BUILD)/tests/streamcheck $(BUILD)/tests/fuzz_intercept fuzz-parsers-bin
 
 fuzz-parsers-bin: $(FUZZ_PARSER_BINS)
 

@@ -51,11 +51,17 @@ static __always_inline int touches_protected_net(const struct packet *pkt)
 	       net_is_protected(pkt->gen, pkt->tuple.family, &pkt->tuple.saddr);
 }
 
+/* EtherIP (RFC 3378): no IPPROTO_ constant in the UAPI headers. */
+#define CUTTHRU_IPPROTO_ETHERIP 97
+
 /*
  * What a protected server might decapsulate and so receive around the
- * proxy: IP-in-IP, IPv6-in-IP, GRE, IPsec (AH, ESP), and the usual UDP
- * tunnels: VXLAN (4789, and Linux's old 8472), VXLAN-GPE (4790), Geneve
- * (6081).
+ * proxy: IP-in-IP, IPv6-in-IP, GRE, IPsec (AH, ESP), EtherIP, L2TPv3,
+ * MPLS-in-IP, Ethernet-in-IPv6, and the UDP tunnels at their IANA ports:
+ * VXLAN (4789, and Linux's old 8472), VXLAN-GPE (4790), Geneve (6081),
+ * L2TP (1701), ESP-in-UDP (4500), MPLS-in-UDP (6635), GUE (6080). FOU and
+ * GUE may listen on any port an administrator picks: those are not known
+ * here (README, Verdicts).
  */
 static __always_inline int is_tunnel(const struct packet *pkt)
 {
@@ -67,9 +73,14 @@ static __always_inline int is_tunnel(const struct packet *pkt)
 	case IPPROTO_GRE:
 	case IPPROTO_AH:
 	case IPPROTO_ESP:
+	case CUTTHRU_IPPROTO_ETHERIP:
+	case IPPROTO_L2TP:
+	case IPPROTO_MPLS:
+	case IPPROTO_ETHERNET:
 		return 1;
 	case IPPROTO_UDP:
-		return port == 4789 || port == 8472 || port == 4790 || port == 6081;
+		return port == 4789 || port == 8472 || port == 4790 || port == 6081 ||
+		       port == 1701 || port == 4500 || port == 6635 || port == 6080;
 	}
 	return 0;
 }
@@ -200,16 +211,22 @@ static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const st
 	return CUTTHRU_STEER_SYN;
 }
 
+static __always_inline struct bpf_sock *listener_for(const struct packet *pkt)
+{
+	__u32 slot = pkt->tuple.family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
+
+	return bpf_map_lookup_elem(&listeners, &slot);
+}
+
 /* A new connection to a protected service, past prefilter_syn(): into the
  * listener. */
 static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet *pkt,
 				     const struct cutthru_service *svc)
 {
-	__u32 slot = pkt->tuple.family == AF_INET ? CUTTHRU_LISTENER_INET : CUTTHRU_LISTENER_INET6;
 	struct bpf_sock *listener;
 	int err;
 
-	listener = bpf_map_lookup_elem(&listeners, &slot);
+	listener = listener_for(pkt);
 	if (!listener)
 		return CUTTHRU_DROP_NO_LISTENER;
 	err = assign(skb, listener);
@@ -242,8 +259,39 @@ static __always_inline int source_forwarded(__u32 service_id, __u8 family,
 	return 1;
 }
 
+/*
+ * An ACK of a connection no socket here holds: the proxy's leg is gone and
+ * its reset was lost (or not taken: a reset off the peer's next sequence
+ * number earns a challenge ACK), or the flow predates the proxy. The real
+ * server's or client's kernel would answer it with a reset; so does ours,
+ * for the address it was sent to, once the segment reaches our transparent
+ * listener (TCP answers an ACK in LISTEN with a reset from the segment's
+ * own destination, and may take it as the ACK of a SYN cookie it sent).
+ * Only between the service and a client admitted to it: the others learn
+ * nothing, as with their SYNs. Source-routed or unwalked IPv6 chains are
+ * not handed to the stack at all.
+ */
+static __always_inline int steer_no_conn(struct __sk_buff *skb, const struct packet *pkt,
+					 __u32 service_id, const union cutthru_addr *client)
+{
+	struct bpf_sock *listener;
+	int err;
+
+	if ((pkt->tcp_flags & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_RST)) != TCP_FLAG_ACK)
+		return CUTTHRU_DROP_NO_CONN;
+	if (pkt->source_routed || pkt->chain_unwalked)
+		return CUTTHRU_DROP_NO_CONN;
+	if (!client_admitted(pkt->gen, service_id, pkt->tuple.family, client))
+		return CUTTHRU_DROP_NO_CONN;
+	listener = listener_for(pkt);
+	if (!listener)
+		return CUTTHRU_DROP_NO_CONN;
+	err = assign(skb, listener);
+	return err ? err : CUTTHRU_STEER_NO_CONN;
+}
+
 /* Neither a proxied connection nor a new one for the listener. */
-static __always_inline int classify_unowned(const struct packet *pkt,
+static __always_inline int classify_unowned(struct __sk_buff *skb, const struct packet *pkt,
 					    const struct cutthru_service *to_svc,
 					    const struct cutthru_service *from_svc)
 {
@@ -251,8 +299,11 @@ static __always_inline int classify_unowned(const struct packet *pkt,
 		return CUTTHRU_PASS_AUTHENTICATED;
 	if (from_svc && source_forwarded(from_svc->id, pkt->tuple.family, &pkt->tuple.daddr))
 		return CUTTHRU_PASS_AUTHENTICATED;
-	/* To or from a protected service with no proxied connection: fail closed. */
-	return CUTTHRU_DROP_NO_CONN;
+	/* To or from a protected service with no proxied connection: fail
+	 * closed, answering an admitted peer as its other end would. */
+	if (to_svc)
+		return steer_no_conn(skb, pkt, to_svc->id, &pkt->tuple.saddr);
+	return steer_no_conn(skb, pkt, from_svc->id, &pkt->tuple.daddr);
 }
 
 static __always_inline int classify_tcp(struct __sk_buff *skb, const struct packet *pkt)
@@ -288,7 +339,7 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 			return CUTTHRU_PASS_AUTHENTICATED;
 		return steer_syn(skb, pkt, to_svc);
 	}
-	return classify_unowned(pkt, to_svc, from_svc);
+	return classify_unowned(skb, pkt, to_svc, from_svc);
 }
 
 /*

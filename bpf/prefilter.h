@@ -46,17 +46,23 @@ find_service(__u32 gen, __u8 family, const union cutthru_addr *addr, __be16 port
 	return bpf_map_lookup_elem(&services, &key);
 }
 
-static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
+static __always_inline int client_admitted(__u32 gen, __u32 service_id, __u8 family,
+					   const union cutthru_addr *client)
 {
 	struct cutthru_allow_key key = {
 		.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 128,
-		.gen = pkt->gen,
+		.gen = gen,
 		.service_id = service_id,
-		.family = pkt->tuple.family,
+		.family = family,
 	};
 
-	key.addr = pkt->tuple.saddr;
+	key.addr = *client;
 	return bpf_map_lookup_elem(&allowed, &key) != NULL;
+}
+
+static __always_inline int is_admitted(__u32 service_id, const struct packet *pkt)
+{
+	return client_admitted(pkt->gen, service_id, pkt->tuple.family, &pkt->tuple.saddr);
 }
 
 static __always_inline void source_key(__u32 service_id, __u8 family,

@@ -107,8 +107,42 @@ void conn_close(struct conn *c, enum close_reason reason)
 	list_add_tail(&p->closed, &c->link);
 }
 
+static void leg_release(struct proxy *p, struct leg *leg)
+{
+	if (leg->io.fd < 0)
+		return;
+	/* The file lives on in the other daemon, so close() would not take it
+	 * out of this epoll: a later event would name freed memory. */
+	io_del(p->loop, &leg->io);
+	close(leg->io.fd);
+	leg->io.fd = -1;
+}
+
+void conn_release(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+
+	if (c->phase == PHASE_CLOSED)
+		return;
+	if (c->phase == PHASE_CUT && p->flow_conns) {
+		/* The sockhash and peer entries are the other daemon's now. */
+		p->flow_conns[c->pair.slots[0]] = NULL;
+		p->flow_conns[c->pair.slots[1]] = NULL;
+	}
+	inspect_free(c);
+	leg_release(p, &c->client);
+	leg_release(p, &c->server);
+	c->phase = PHASE_CLOSED;
+	c->handed = 0;
+	p->stats.active--;
+	list_del(&c->timer_link);
+	list_del(&c->link);
+	list_add_tail(&p->closed, &c->link);
+}
+
 void conn_free(struct conn *c)
 {
+	free(c->adopted_text);
 	relay_dir_free(&c->client.rx);
 	relay_dir_free(&c->server.rx);
 	free(c->user);
@@ -390,33 +424,87 @@ static struct conn *conn_new(struct proxy *p, int client_fd)
 	return c;
 }
 
-void conn_connect(struct conn *c)
+/*
+ * The client reused its port while the server leg of its previous
+ * connection from that port still passes that connection's last bytes to
+ * the server: the proxy acknowledged them to the client, which then closed
+ * and is free to connect again, but the server leg's 4-tuple is still
+ * taken (connect() fails with EADDRNOTAVAIL). The new server leg waits for
+ * it, trying again this often, within the connect timeout.
+ */
+#define PORT_RETRY_MS 20
+
+/* By connect_by_ms: the list is short and seldom used, so a walk is fine. */
+static void add_connecting(struct proxy *p, struct conn *c)
+{
+	struct list_node *pos = p->connecting.prev;
+
+	while (pos != &p->connecting &&
+	       container_of(pos, struct conn, timer_link)->deadline_ms > c->connect_by_ms)
+		pos = pos->prev;
+	c->deadline_ms = c->connect_by_ms;
+	list_add_tail(pos->next, &c->timer_link);
+}
+
+static enum close_reason server_leg_failure(const struct conn *c, int err)
+{
+	if (err == -EMFILE || err == -ENFILE)
+		return CLOSE_NO_RESOURCES;
+	/* Its 4-tuple was never freed in time. */
+	if (err == -EADDRNOTAVAIL && c->port_waited)
+		return CLOSE_CONNECT_TIMEOUT;
+	return CLOSE_CONNECT_FAILED;
+}
+
+static void try_server_leg(struct conn *c)
 {
 	struct proxy *p = c->proxy;
+	uint64_t now = now_ms();
 	int fd;
 
-	c->phase = PHASE_CONNECTING;
-	c->deadline_ms = now_ms() + c->live->cfg.connect_timeout_ms;
 	list_del(&c->timer_link);
-	list_add_tail(&p->connecting, &c->timer_link);
-	/* The client leg is not read until the server leg is up: what it sends
-	 * meanwhile waits in its receive queue. */
-	if (c->client.io.events)
-		io_set(p->loop, &c->client.io, 0);
-
 	fd = open_server_leg(c);
+	if (fd == -EADDRNOTAVAIL && c->live->cfg.spoof_port &&
+	    now + PORT_RETRY_MS < c->connect_by_ms) {
+		if (!c->port_waited++)
+			p->stats.port_waits++;
+		c->deadline_ms = now + PORT_RETRY_MS;
+		list_add_tail(&p->port_waiting, &c->timer_link);
+		return;
+	}
 	if (fd < 0) {
 		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
 			p->stats.refused_no_fds++;
 		pr_debug("conn %llu: server leg: %s", (unsigned long long)c->id, strerror(-fd));
-		conn_close(c, fd == -EMFILE || fd == -ENFILE ? CLOSE_NO_RESOURCES :
-							       CLOSE_CONNECT_FAILED);
+		conn_close(c, server_leg_failure(c, fd));
 		return;
 	}
+	add_connecting(p, c);
 	if (io_add(p->loop, &c->server.io, fd, EPOLLOUT, on_leg_event, &c->server)) {
 		c->server.io.fd = fd;
 		conn_close(c, CLOSE_NO_RESOURCES);
 	}
+}
+
+void conn_connect(struct conn *c)
+{
+	/* A takeover is under way: the new daemon connects it. */
+	if (c->proxy->draining && !handover_send_allowed(c->proxy, c)) {
+		conn_release(c);
+		return;
+	}
+	c->phase = PHASE_CONNECTING;
+	c->connect_by_ms = now_ms() + c->live->cfg.connect_timeout_ms;
+	/* The client leg is not read until the server leg is up: what it sends
+	 * meanwhile waits in its receive queue. */
+	if (c->client.io.events)
+		io_set(c->proxy->loop, &c->client.io, 0);
+	try_server_leg(c);
+}
+
+void conn_port_retry(struct conn *c)
+{
+	try_server_leg(c);
 }
 
 void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer)
@@ -442,6 +530,41 @@ void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage
 		break;
 	case 1:
 		break;
+	default:
+		conn_close(c, CLOSE_NO_RESOURCES);
+	}
+}
+
+void conn_resume(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+	struct leg *legs[2] = { &c->client, &c->server };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		legs[i]->io.cb = on_leg_event;
+		legs[i]->io.ctx = legs[i];
+		legs[i]->io.events = 0;
+	}
+	switch (c->phase) {
+	case PHASE_CONNECTING:
+		if (c->server.io.fd < 0) {
+			conn_connect(c);
+			return;
+		}
+		c->connect_by_ms = c->deadline_ms;
+		add_connecting(p, c);
+		if (io_set(p->loop, &c->server.io, EPOLLOUT))
+			conn_close(c, CLOSE_NO_RESOURCES);
+		return;
+	case PHASE_RELAYING:
+		/* Whatever arrived meanwhile waits in the queues: look at once. */
+		c->client.readable = c->server.readable = 1;
+		conn_pump(c);
+		return;
+	case PHASE_CUT:
+		conn_cut_poll(c);
+		return;
 	default:
 		conn_close(c, CLOSE_NO_RESOURCES);
 	}

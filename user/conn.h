@@ -100,7 +100,11 @@ struct conn {
 	uint64_t id;
 	uint64_t started_ms;
 	uint64_t deadline_ms; /* connect deadline; then, cut, the FIN-flush one */
+	uint64_t connect_by_ms; /* the connect deadline, while port_waiting */
+	unsigned int port_waited; /* times the server leg found its 4-tuple taken */
 	struct cut_pair pair; /* PHASE_CUT: cookies and flows (0: client's) */
+	int handed; /* sent to a new daemon (zero-downtime restart), not yet released */
+	char *adopted_text; /* taken over: decision and why live here */
 	struct list_node link; /* proxy->conns or proxy->closed */
 	struct list_node timer_link; /* on one of proxy's timer lists or polling */
 };
@@ -113,6 +117,7 @@ struct proxy_stats {
 	uint64_t accepted;
 	uint64_t active;
 	uint64_t refused_no_fds; /* accept() or socket() ran out of fds */
+	uint64_t port_waits; /* server legs that waited for their 4-tuple */
 	uint64_t cut; /* connections handed to the kernel */
 	uint64_t cut_failed; /* hand-offs refused: relayed by splice instead */
 	uint64_t cut_paused; /* times a cut direction paused for a slow peer */
@@ -139,6 +144,7 @@ struct proxy {
 	struct list_node connecting; /* connect_timeout_ms */
 	struct list_node inspecting; /* inspect_timeout_ms */
 	struct list_node lingering; /* LINGER_MS: refused, draining the client */
+	struct list_node port_waiting; /* PORT_RETRY_MS: 4-tuple still taken */
 	struct list_node polling; /* cut, with held bytes or a FIN to pass on */
 	struct pipe_pool pipes; /* DATA_PATH_SPLICE */
 	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
@@ -154,6 +160,12 @@ struct proxy {
 	int access_log_fd; /* -1: records go to the log */
 	struct proxy_stats stats;
 	uint64_t next_id;
+	/* Zero-downtime restart, old side: the channel to the new daemon while
+	 * connections still in inspection are finished here and sent on as
+	 * soon as they are allowed (-1: none). */
+	int handover_fd;
+	int draining;
+	uint64_t drain_deadline_ms;
 };
 
 /* The intercepting controller's maps the daemon writes. */
@@ -184,16 +196,29 @@ void proxy_free_auth(struct proxy *p);
 int proxy_listen(struct proxy *p, int family);
 /* Resets every connection and closes the listeners. */
 void proxy_shutdown(struct proxy *p);
+/* Zero-downtime restart: stop or resume accepting (the listener stays); a
+ * listener received from the old daemon; closing the listeners once they
+ * were handed over (never shut down: the new daemon accepts on them). */
+void proxy_accepting(struct proxy *p, int on);
+int proxy_adopt_listener(struct proxy *p, int slot, int fd);
+void proxy_close_listeners(struct proxy *p);
 
 /* conn.c */
 void conn_accepted(struct proxy *p, int client_fd, const struct sockaddr_storage *peer);
 void conn_close(struct conn *c, enum close_reason reason);
 void conn_connect_timeout(struct conn *c);
+void conn_port_retry(struct conn *c);
 int sock_error(int fd);
 void close_with_reset(int fd);
 /* Opens the server leg and waits for it (PHASE_CONNECTING). */
 void conn_connect(struct conn *c);
 enum close_reason reset_reason(const struct leg *leg);
+/* Zero-downtime restart. conn_release forgets a connection another daemon
+ * now holds: its fds closed here with neither reset nor shutdown (the
+ * sockets live on in the other process), its quad and sockhash entries
+ * left to the other. conn_resume starts serving one taken over. */
+void conn_release(struct conn *c);
+void conn_resume(struct conn *c);
 
 /* inspect.c: before the server leg, the service's module decides */
 /* Returns 1 when inspection holds the connection, 0 when it may connect to
@@ -208,10 +233,18 @@ void inspect_auth_done(struct proxy *p);
  * Returns 0 when all is written, -EAGAIN to wait for EPOLLOUT, or -errno. */
 int inspect_send_head(struct conn *c);
 void inspect_free(struct conn *c);
+/* The head still to be written to the server leg (CONNECTING); and the
+ * same, given to a connection taken over. */
+size_t inspect_pending_head(const struct conn *c, const char **data);
+int inspect_adopt_head(struct conn *c, const void *head, size_t len);
 
 /* access_log.c: one record per connection */
 int access_log_open(struct proxy *p);
 void access_log_record(struct proxy *p, const struct conn *c);
+
+/* handover.c: a connection allowed while the old daemon finishes it goes
+ * to the new one instead of connecting here. Returns 0 when sent. */
+int handover_send_allowed(struct proxy *p, struct conn *c);
 
 /* conn_cut.c: the connection once handed to the kernel */
 int conn_cut_start(struct conn *c);

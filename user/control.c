@@ -67,7 +67,6 @@ static void on_client(struct loop *loop, struct io *io, uint32_t events)
 	char *newline;
 	ssize_t n;
 
-	(void)loop;
 	if (cl->answer) {
 		n = send(io->fd, cl->answer + cl->answer_off, cl->answer_len - cl->answer_off,
 			 MSG_NOSIGNAL);
@@ -88,6 +87,17 @@ static void on_client(struct loop *loop, struct io *io, uint32_t events)
 	cl->request_len += (size_t)n;
 	cl->request[cl->request_len] = '\0';
 	newline = strchr(cl->request, '\n');
+	if (newline && !strncmp(cl->request, "takeover ", 9) && cl->ctl->takeover) {
+		struct control *ctl = cl->ctl;
+		int fd = io->fd;
+
+		*newline = '\0';
+		io_del(loop, io);
+		/* The request line is all a new daemon sends before our hello. */
+		ctl->takeover(ctl->ctx, fd, cl->request + 9);
+		free(cl);
+		return;
+	}
 	if (newline) {
 		*newline = '\0';
 		answer(cl, cl->request);
@@ -178,6 +188,54 @@ int control_open(struct control *ctl, struct loop *loop, const char *instance)
 	return err;
 }
 
+int control_listen_fd(const struct control *ctl)
+{
+	return ctl->listener.fd;
+}
+
+void control_release(struct control *ctl)
+{
+	ctl->path[0] = '\0';
+	control_close(ctl);
+}
+
+int control_adopt(struct control *ctl, struct loop *loop, const char *instance, int fd)
+{
+	struct sockaddr_un sun;
+	int err;
+
+	ctl->loop = loop;
+	err = socket_path(instance, &sun);
+	if (err)
+		return err;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", sun.sun_path);
+	err = io_add(loop, &ctl->listener, fd, EPOLLIN, on_listener, ctl);
+	if (err)
+		ctl->listener.fd = -1;
+	return err;
+}
+
+int control_takeover_connect(const char *instance, int version)
+{
+	struct sockaddr_un sun;
+	char line[32];
+	int fd, err;
+
+	err = socket_path(instance, &sun);
+	if (err)
+		return err;
+	fd = connect_to(&sun);
+	if (fd < 0)
+		return fd;
+	snprintf(line, sizeof(line), "takeover %d\n", version);
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 void control_close(struct control *ctl)
 {
 	if (ctl->listener.fd < 0)
@@ -185,7 +243,8 @@ void control_close(struct control *ctl)
 	io_del(ctl->loop, &ctl->listener);
 	close(ctl->listener.fd);
 	ctl->listener.fd = -1;
-	unlink(ctl->path);
+	if (ctl->path[0])
+		unlink(ctl->path);
 }
 
 static int print_answer(int fd)

@@ -21,12 +21,24 @@ struct control {
 	/* Answers one request into out (a memstream); returns 0 or -errno
 	 * with the reason written to out instead. */
 	int (*handle)(void *ctx, const char *command, int json, FILE *out);
+	/* "takeover VERSION": a new daemon asks for everything (handover.c).
+	 * The connection's fd is the callee's from then on. */
+	void (*takeover)(void *ctx, int fd, const char *version);
 	void *ctx;
 };
 
 /* Opens the socket; refuses (-EADDRINUSE) when a daemon answers there. */
 int control_open(struct control *ctl, struct loop *loop, const char *instance);
 void control_close(struct control *ctl);
+/* Zero-downtime restart: the listening socket, to hand over; closing it
+ * without removing the path (the new daemon answers there now); and the
+ * new side, serving on a socket received from the old daemon. */
+int control_listen_fd(const struct control *ctl);
+void control_release(struct control *ctl);
+int control_adopt(struct control *ctl, struct loop *loop, const char *instance, int fd);
+/* A new daemon's side: connects and asks for a takeover. Returns the fd,
+ * -ENOENT or -ECONNREFUSED when no daemon answers, else -errno. */
+int control_takeover_connect(const char *instance, int version);
 /* Client side: sends one request, prints the body to stdout or the error
  * to stderr. Returns the exit code: 0, 1 (error answer) or 2 (no daemon). */
 int control_request(const char *instance, const char *command, int json);

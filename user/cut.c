@@ -271,31 +271,104 @@ static int map_flows(struct cut *cut)
 	return 0;
 }
 
-static int make_slots(struct cut *cut)
+/* The last two flow slots are the self-test's alone. */
+#define SELFTEST_SLOTS 2
+#define CONN_SLOTS (CUTTHRU_CUT_SOCKS_MAX - SELFTEST_SLOTS)
+
+void cut_claim_slots(struct cut *cut, const uint8_t *used)
 {
 	uint32_t i;
 
+	cut->n_free = 0;
+	/* Handed out from the top of the stack: the lowest free slot first. */
+	for (i = CONN_SLOTS; i-- > 0;)
+		if (!used || !used[i])
+			cut->free_slots[cut->n_free++] = i;
+}
+
+static int make_slots(struct cut *cut)
+{
 	cut->free_slots = calloc(CUTTHRU_CUT_SOCKS_MAX, sizeof(*cut->free_slots));
 	if (!cut->free_slots)
 		return -ENOMEM;
-	/* Handed out from the top of the stack: slot 0 first. */
-	for (i = 0; i < CUTTHRU_CUT_SOCKS_MAX; i++)
-		cut->free_slots[i] = CUTTHRU_CUT_SOCKS_MAX - 1 - i;
-	cut->n_free = CUTTHRU_CUT_SOCKS_MAX;
+	cut_claim_slots(cut, NULL);
 	return 0;
+}
+
+/* The self-test takes the reserved slots off the top of the stack. */
+static int selftest_on_reserved(struct cut *cut, char *why, size_t len)
+{
+	uint32_t n_free = cut->n_free;
+	int err;
+
+	cut->free_slots[cut->n_free++] = CUTTHRU_CUT_SOCKS_MAX - 1;
+	cut->free_slots[cut->n_free++] = CUTTHRU_CUT_SOCKS_MAX - 2;
+	err = selftest(cut, why, len);
+	cut->n_free = n_free;
+	return err;
+}
+
+void cut_map_fds(const struct cut *cut, int map_fds[CUT_MAPS])
+{
+	map_fds[0] = bpf_map__fd(cut->skel->maps.cut_socks);
+	map_fds[1] = bpf_map__fd(cut->skel->maps.cut_peers);
+	map_fds[2] = bpf_map__fd(cut->skel->maps.cut_flows);
+	map_fds[3] = bpf_map__fd(cut->skel->maps.cut_events);
+	map_fds[4] = bpf_map__fd(cut->skel->maps.cut_counters);
+}
+
+/*
+ * The verdict that skips bytes TCP received twice, or where the kernel lacks
+ * what it needs (bpf_cast_to_kern_ctx, 6.3), the plain one; on the maps of
+ * the daemon this one takes over from (map_fds), else on its own.
+ */
+static struct cut_bpf *load_verdict(const int map_fds[CUT_MAPS], int skip_old)
+{
+	struct cut_bpf *skel = cut_bpf__open();
+	struct bpf_map *maps[CUT_MAPS];
+	int i, err = 0;
+
+	if (!skel)
+		return NULL;
+	maps[0] = skel->maps.cut_socks;
+	maps[1] = skel->maps.cut_peers;
+	maps[2] = skel->maps.cut_flows;
+	maps[3] = skel->maps.cut_events;
+	maps[4] = skel->maps.cut_counters;
+	for (i = 0; map_fds && i < CUT_MAPS && !err; i++)
+		err = bpf_map__reuse_fd(maps[i], map_fds[i]);
+	bpf_program__set_autoload(skel->progs.cutthru_cut_verdict, skip_old);
+	bpf_program__set_autoload(skel->progs.cutthru_cut_verdict_plain, !skip_old);
+	err = err ?: cut_bpf__load(skel);
+	if (err) {
+		cut_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
 }
 
 int cut_init(struct cut *cut, char *why, size_t len)
 {
+	return cut_init_shared(cut, NULL, why, len);
+}
+
+int cut_init_shared(struct cut *cut, const int map_fds[CUT_MAPS], char *why, size_t len)
+{
 	int err;
 
 	memset(cut, 0, sizeof(*cut));
-	cut->skel = cut_bpf__open_and_load();
+	cut->skel = load_verdict(map_fds, 1);
+	cut->no_overlap_skip = !cut->skel;
+	if (!cut->skel)
+		cut->skel = load_verdict(map_fds, 0);
 	if (!cut->skel) {
-		err = -errno;
+		err = errno ? -errno : -EINVAL;
 		snprintf(why, len, "loading the sk_skb verdict program failed: %s", strerror(-err));
 		return err;
 	}
+	cut->verdict = cut->no_overlap_skip ? cut->skel->progs.cutthru_cut_verdict_plain :
+					      cut->skel->progs.cutthru_cut_verdict;
 	cut->socks_fd = bpf_map__fd(cut->skel->maps.cut_socks);
 	cut->peers_fd = bpf_map__fd(cut->skel->maps.cut_peers);
 	err = map_flows(cut) ?: make_slots(cut);
@@ -312,14 +385,16 @@ int cut_init(struct cut *cut, char *why, size_t len)
 			 strerror(-err));
 		goto err_destroy;
 	}
-	if (bpf_prog_attach(bpf_program__fd(cut->skel->progs.cutthru_cut_verdict), cut->socks_fd,
-			    BPF_SK_SKB_VERDICT, 0)) {
+	/* On an old daemon's map this replaces its program for sockets added
+	 * from now on; those in the map keep theirs: the same code, the same
+	 * maps. */
+	if (bpf_prog_attach(bpf_program__fd(cut->verdict), cut->socks_fd, BPF_SK_SKB_VERDICT, 0)) {
 		err = -errno;
 		snprintf(why, len, "kernel lacks the sk_skb verdict hook (BPF_SK_SKB_VERDICT): %s",
 			 strerror(-err));
 		goto err_destroy;
 	}
-	err = selftest(cut, why, len);
+	err = selftest_on_reserved(cut, why, len);
 	if (err)
 		goto err_destroy;
 	return 0;

@@ -14,12 +14,15 @@
 
 struct cut_bpf;
 struct ring_buffer;
+struct bpf_program;
 
 /* Called for each flow the verdict reports (ring buffer). */
 typedef void (*cut_report_cb)(void *ctx, uint32_t flow_slot);
 
 struct cut {
 	struct cut_bpf *skel;
+	struct bpf_program *verdict; /* the one attached */
+	int no_overlap_skip; /* kernel before 6.3: the plain verdict */
 	int socks_fd;
 	int peers_fd;
 	struct cutthru_cut_flow *flows; /* cut_flows, mmap()ed */
@@ -44,6 +47,19 @@ struct cut_pair {
  * included. Returns 0, or -errno with the reason in why.
  */
 int cut_init(struct cut *cut, char *why, size_t len);
+/*
+ * The same on the maps of a running daemon (zero-downtime restart): its
+ * sockets never leave the sockhash and their flow records stay where the
+ * verdict finds them. The self-test uses two flow slots no connection is
+ * ever given, so that it cannot touch one of the old daemon's.
+ */
+#define CUT_MAPS 5 /* cut_socks, cut_peers, cut_flows, cut_events, cut_counters */
+int cut_init_shared(struct cut *cut, const int map_fds[CUT_MAPS], char *why, size_t len);
+/* The fds of those maps, in that order, to hand to the next daemon. */
+void cut_map_fds(const struct cut *cut, int map_fds[CUT_MAPS]);
+/* Flow slots the connections taken over hold: no longer free here.
+ * used[slot] != 0 for each. */
+void cut_claim_slots(struct cut *cut, const uint8_t *used);
 void cut_close(struct cut *cut);
 /* The ring buffer's fd, for the event loop, and its consumer. */
 int cut_events_fd(const struct cut *cut);

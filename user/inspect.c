@@ -672,6 +672,36 @@ int inspect_send_head(struct conn *c)
 	return 0;
 }
 
+size_t inspect_pending_head(const struct conn *c, const char **data)
+{
+	const struct inspect *in = c->insp;
+
+	if (!in || !in->out || in->out_off >= in->out_len)
+		return 0;
+	*data = in->out + in->out_off;
+	return in->out_len - in->out_off;
+}
+
+int inspect_adopt_head(struct conn *c, const void *head, size_t len)
+{
+	struct inspect *in;
+
+	if (!len)
+		return 0;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	in->out = malloc(len);
+	if (!in->out) {
+		free(in);
+		return -ENOMEM;
+	}
+	memcpy(in->out, head, len);
+	in->out_len = len;
+	c->insp = in;
+	return 0;
+}
+
 void inspect_free(struct conn *c)
 {
 	struct inspect *in = c->insp;

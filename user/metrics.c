@@ -169,6 +169,12 @@ static void on_mhd(struct loop *loop, struct io *io, uint32_t events)
 int metrics_start(struct metrics *m, struct loop *loop, const char *addr,
 		  const struct report *report)
 {
+	return metrics_start_fd(m, loop, addr, report, -1);
+}
+
+int metrics_start_fd(struct metrics *m, struct loop *loop, const char *addr,
+		     const struct report *report, int listen_fd)
+{
 	struct endpoint_prefix ep;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
@@ -184,9 +190,15 @@ int metrics_start(struct metrics *m, struct loop *loop, const char *addr,
 	addr_to_sockaddr(ep.prefix.family, &ep.prefix.addr, ep.port, &ss);
 	if (ep.prefix.family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->mhd = MHD_start_daemon(flags, ep.port, NULL, NULL, serve, m, MHD_OPTION_SOCK_ADDR, &ss,
-				  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT,
-				  64u, MHD_OPTION_END);
+	if (listen_fd >= 0)
+		m->mhd = MHD_start_daemon(flags, ep.port, NULL, NULL, serve, m,
+					  MHD_OPTION_LISTEN_SOCKET, listen_fd,
+					  MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+					  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+	else
+		m->mhd = MHD_start_daemon(flags, ep.port, NULL, NULL, serve, m,
+					  MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
+					  10u, MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
 	if (!m->mhd)
 		return errno ? -errno : -EADDRNOTAVAIL;
 	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -202,6 +214,26 @@ void metrics_tick(struct metrics *m)
 {
 	if (m->mhd)
 		MHD_run(m->mhd);
+}
+
+int metrics_listen_fd(const struct metrics *m)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (!m->mhd)
+		return -1;
+	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	return info ? info->listen_fd : -1;
+}
+
+int metrics_quiesce(struct metrics *m)
+{
+	MHD_socket fd;
+
+	if (!m->mhd)
+		return -1;
+	fd = MHD_quiesce_daemon(m->mhd);
+	return fd == MHD_INVALID_SOCKET ? -1 : fd;
 }
 
 void metrics_stop(struct metrics *m, struct loop *loop)

@@ -22,6 +22,13 @@ struct metrics {
 /* Returns 0 (also when addr is empty: nothing to serve) or -errno. */
 int metrics_start(struct metrics *m, struct loop *loop, const char *addr,
 		  const struct report *report);
+/* The same on a listening socket received from an old daemon. */
+int metrics_start_fd(struct metrics *m, struct loop *loop, const char *addr,
+		     const struct report *report, int listen_fd);
+/* Its listening socket (-1: none), to hand to a new daemon. */
+int metrics_listen_fd(const struct metrics *m);
+/* Stops accepting; returns the listening socket, now the caller's, or -1. */
+int metrics_quiesce(struct metrics *m);
 /* Lets libmicrohttpd close idle connections; called once a second. */
 void metrics_tick(struct metrics *m);
 void metrics_stop(struct metrics *m, struct loop *loop);

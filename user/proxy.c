@@ -121,13 +121,20 @@ static int before_sleep(struct loop *loop, void *ctx)
 	uint64_t now = now_ms();
 	int wait;
 
-	(void)loop;
 	free_closed(p);
 	poll_cut(p);
 	wait = expire(&p->connecting, now, conn_connect_timeout);
 	wait = earliest(wait, expire(&p->inspecting, now, inspect_timeout));
 	wait = earliest(wait, expire(&p->lingering, now, inspect_linger_timeout));
+	wait = earliest(wait, expire(&p->port_waiting, now, conn_port_retry));
 	free_closed(p);
+	/* Old side of a takeover: done once every connection left or went. */
+	if (p->draining && (list_empty(&p->conns) || now >= p->drain_deadline_ms)) {
+		loop->stop = 1;
+		return 0;
+	}
+	if (p->draining)
+		wait = earliest(wait, (int)(p->drain_deadline_ms - now));
 	return list_empty(&p->polling) ? wait : earliest(wait, FLUSH_POLL_MS);
 }
 
@@ -266,9 +273,11 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	p->auth_sources_fd = maps->auth_sources_fd;
 	p->auth_failures_fd = maps->auth_failures_fd;
 	p->access_log_fd = -1;
+	p->handover_fd = -1;
 	p->cut = cut;
 	list_init(&p->conns);
 	list_init(&p->connecting);
+	list_init(&p->port_waiting);
 	list_init(&p->inspecting);
 	list_init(&p->lingering);
 	list_init(&p->polling);
@@ -345,9 +354,24 @@ err_close:
 	return err;
 }
 
-void proxy_shutdown(struct proxy *p)
+void proxy_accepting(struct proxy *p, int on)
 {
-	struct conn *c;
+	int i;
+
+	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++)
+		if (p->listeners[i].fd >= 0)
+			io_set(p->loop, &p->listeners[i], on ? EPOLLIN : 0);
+}
+
+int proxy_adopt_listener(struct proxy *p, int slot, int fd)
+{
+	if (slot < 0 || slot >= CUTTHRU_LISTENER_SLOTS)
+		return -EINVAL;
+	return io_add(p->loop, &p->listeners[slot], fd, EPOLLIN, on_listener, p);
+}
+
+void proxy_close_listeners(struct proxy *p)
+{
 	int i;
 
 	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++) {
@@ -357,6 +381,13 @@ void proxy_shutdown(struct proxy *p)
 		close(p->listeners[i].fd);
 		p->listeners[i].fd = -1;
 	}
+}
+
+void proxy_shutdown(struct proxy *p)
+{
+	struct conn *c;
+
+	proxy_close_listeners(p);
 	while (!list_empty(&p->conns)) {
 		c = container_of(p->conns.next, struct conn, link);
 		conn_close(c, CLOSE_SHUTDOWN);
@@ -371,6 +402,10 @@ void proxy_shutdown(struct proxy *p)
 		io_del(p->loop, &p->cut_events);
 	free(p->flow_conns);
 	p->flow_conns = NULL;
+	if (p->handover_fd >= 0)
+		close(p->handover_fd);
+	p->handover_fd = -1;
+	p->draining = 0;
 	proxy_free_auth(p);
 }
 

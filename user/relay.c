@@ -106,6 +106,36 @@ ssize_t relay_buf_drain(struct relay_buf *b, int fd)
 	return n;
 }
 
+void relay_buf_peek(const struct relay_buf *b, void *out)
+{
+	struct iovec iov[2];
+	int i, cnt = pending_iov(b, iov);
+	uint8_t *to = out;
+
+	for (i = 0; i < cnt && b->len; i++) {
+		memcpy(to, iov[i].iov_base, iov[i].iov_len);
+		to += iov[i].iov_len;
+	}
+}
+
+int relay_buf_put(struct relay_buf *b, const void *data, size_t len)
+{
+	struct iovec iov[2];
+	const uint8_t *from = data;
+	size_t first;
+
+	if (len > relay_buf_space(b))
+		return -ENOBUFS;
+	if (!len)
+		return 0;
+	free_iov(b, iov);
+	first = len < iov[0].iov_len ? len : iov[0].iov_len;
+	memcpy(iov[0].iov_base, from, first);
+	memcpy(iov[1].iov_base, from + first, len - first);
+	b->len += len;
+	return 0;
+}
+
 static const char *const data_path_names[DATA_PATHS] = {
 	[DATA_PATH_COPY] = "copy",
 	[DATA_PATH_SPLICE] = "splice",

@@ -41,6 +41,11 @@ ssize_t relay_buf_fill(struct relay_buf *b, int fd);
 ssize_t relay_buf_fill_max(struct relay_buf *b, int fd, size_t max);
 /* Writes pending bytes to fd. Returns bytes written (>= 0) or -errno. */
 ssize_t relay_buf_drain(struct relay_buf *b, int fd);
+/* Copies the pending bytes to out (relay_buf_pending() of them), leaving
+ * them pending: a zero-downtime restart sends them to the new daemon. */
+void relay_buf_peek(const struct relay_buf *b, void *out);
+/* Appends len bytes; -ENOBUFS when they do not fit. */
+int relay_buf_put(struct relay_buf *b, const void *data, size_t len);
 
 /* How bytes move once both legs are up (--data-path). */
 enum data_path {

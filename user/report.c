@@ -23,6 +23,7 @@ static const char *const reason_names[CUTTHRU_REASONS] = {
 	[CUTTHRU_STEER_SYN] = "steer_syn",
 	[CUTTHRU_STEER_FLOW] = "steer_flow",
 	[CUTTHRU_STEER_ICMP] = "steer_icmp",
+	[CUTTHRU_STEER_NO_CONN] = "steer_no_conn",
 	[CUTTHRU_DROP_NOT_ADMITTED] = "drop_not_admitted",
 	[CUTTHRU_DROP_NO_LISTENER] = "drop_no_listener",
 	[CUTTHRU_DROP_NO_CONN] = "drop_no_conn",
@@ -238,6 +239,7 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)st->auth_ok, "auth_failed",
 			(unsigned long long)st->auth_failed, "auth_cached",
 			(unsigned long long)st->auth_cached);
+		fprintf(out, "%-22s %14llu\n", "port_waits", (unsigned long long)st->port_waits);
 		for (i = 1; i < CLOSE_REASONS; i++)
 			fprintf(out, "closed_%-15s %14llu\n", close_reason_name(i),
 				(unsigned long long)st->closed[i]);
@@ -255,10 +257,12 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)xdp[i].bytes);
 	fprintf(out,
 		"},\"daemon\":{\"accepted\":%llu,\"auth_ok\":%llu,\"auth_failed\":%llu,"
-		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"cut\":%llu,\"closed\":{",
+		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"port_waits\":%llu,\"cut\":%llu,"
+		"\"closed\":{",
 		(unsigned long long)st->accepted, (unsigned long long)st->auth_ok,
 		(unsigned long long)st->auth_failed, (unsigned long long)st->auth_cached,
-		(unsigned long long)st->refused_no_fds, (unsigned long long)st->cut);
+		(unsigned long long)st->refused_no_fds, (unsigned long long)st->port_waits,
+		(unsigned long long)st->cut);
 	for (i = 1; i < CLOSE_REASONS; i++)
 		fprintf(out, "%s\"%s\":%llu", i > 1 ? "," : "", close_reason_name(i),
 			(unsigned long long)st->closed[i]);

@@ -19,7 +19,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 
-timeout_s= cpus=2 mem=2048 append=
+timeout_s='' cpus=2 mem=2048 append=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout_s=$2; shift 2 ;;
@@ -56,6 +56,7 @@ accel=${VMTEST_ACCEL:-$("$HERE/accel.sh")}
 
 # virtme's way: the host's root read-only over 9p, the tree and OUTDIR
 # read-write, a serial console, no network card.
+# shellcheck disable=SC2054 # qemu's options are comma-separated lists
 qemu_args() {
 	local cpu=${VMTEST_CPU:-max} machine=q35,accel=tcg
 	[ "$accel" = kvm ] && cpu=host machine=q35,accel=kvm

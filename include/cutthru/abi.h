@@ -196,6 +196,8 @@ enum cutthru_reason {
 	CUTTHRU_STEER_SYN, /* new connection handed to the listener */
 	CUTTHRU_STEER_FLOW, /* packet of a proxied connection */
 	CUTTHRU_STEER_ICMP, /* ICMP error about a proxied connection: to its socket */
+	CUTTHRU_STEER_NO_CONN, /* ACK of no connection, admitted: to the listener,
+				* which answers with a reset */
 	CUTTHRU_DROP_NOT_ADMITTED, /* SYN from a source not allowed */
 	CUTTHRU_DROP_NO_LISTENER, /* SYN while the daemon is not listening */
 	CUTTHRU_DROP_NO_CONN, /* non-SYN to/from a service, no connection */
@@ -243,6 +245,8 @@ enum cutthru_cut_reason {
 	CUTTHRU_CUT_HELD, /* kept in the leg's own queue: the peer is behind */
 	CUTTHRU_CUT_NO_PEER, /* the peer leg is gone: dropped (teardown) */
 	CUTTHRU_CUT_EMPTY, /* a FIN's empty segment: nothing to carry */
+	CUTTHRU_CUT_OVERLAP, /* bytes of a retransmission received already: cut off */
+	CUTTHRU_CUT_OVERLAP_FAILED, /* ...that could not be cut off (no memory) */
 	CUTTHRU_CUT_REASONS,
 };
 
@@ -250,8 +254,11 @@ enum cutthru_cut_reason {
 struct cutthru_cut_leg {
 	__u64 peer_cookie;
 	__u32 flow_slot; /* index into cut_flows */
+	__u32 seq_known; /* verdict: next_seq is set (0 from the daemon) */
+	__u32 next_seq; /* verdict: TCP sequence number of the next new byte */
 	__u32 pad;
 };
+_Static_assert(sizeof(struct cutthru_cut_leg) == 24, "cut leg layout");
 
 /*
  * Flow control of one direction of a cut-through connection (cut_flows, an

@@ -120,9 +120,11 @@ def case(name, reason, count=1):
     return reg
 
 
-# No connection: every flag combination but a pure SYN is dropped; a pure
-# SYN goes to cutthru's listener (the client's kernel then resets the
-# SYN-ACK, since no socket of its own sent the SYN).
+# No connection: every flag combination but a pure SYN or a plain ACK is
+# dropped. A pure SYN goes to cutthru's listener (the client's kernel then
+# resets the SYN-ACK, since no socket of its own sent the SYN); so does an
+# ACK without SYN or RST, which the listener answers with a reset, as the
+# server would (steer_no_conn). Neither reaches the server.
 FLAGS = {
     "ack": "A", "rst": "R", "rst-ack": "RA", "fin": "F", "fin-ack": "FA", "urg": "U",
     "no-flags": "", "psh-ack-data": "PA", "syn-ack": "SA", "syn-fin": "SF", "syn-rst": "SR",
@@ -136,7 +138,8 @@ for fam in (4, 6):
             seg = tcp_seg(flags, 40100 + i, i, payload, ack=0x1000 if "A" in flags else 0,
                           urgptr=urgptr)
             return [lab.eth() / plain(fam, seg)]
-        CASES[f"v{fam}-{label}"] = (build, "drop_no_conn", 1)
+        answered = "A" in flags and not set("SR") & set(flags)
+        CASES[f"v{fam}-{label}"] = (build, "steer_no_conn" if answered else "drop_no_conn", 1)
 
     def syn_data(lab, fam=fam):
         return [lab.eth() / plain(fam, tcp_seg("S", 40200, 1, PAYLOAD_MARK))]
@@ -207,13 +210,13 @@ def _(lab):
     return [lab.eth() / ip4(options=[IPOption_NOP()] * 8) / tcp_seg("S", 40400, 1)]
 
 
-@case("v4-options-record-route-ack", "drop_no_conn")
+@case("v4-options-record-route-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / ip4(options=[IPOption_RR(routers=["0.0.0.0"] * 3)]) /
             tcp_seg("A", 40401, 2, ack=1)]
 
 
-@case("v4-options-40-bytes-timestamp-ack", "drop_no_conn")
+@case("v4-options-40-bytes-timestamp-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / ip4(options=[IPOption_Timestamp(flg=0, timestamp=[0] * 9)]) /
             tcp_seg("A", 40402, 3, ack=1)]
@@ -297,32 +300,32 @@ def _(lab):
     return [lab.eth() / v6_chain([HOP], tcp_seg("S", 40500, 1))]
 
 
-@case("v6-hop-by-hop-ack", "drop_no_conn")
+@case("v6-hop-by-hop-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([HOP], tcp_seg("A", 40501, 2, ack=1))]
 
 
-@case("v6-routing-type0-ack", "drop_no_conn")
+@case("v6-routing-type0-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([ROUTING], tcp_seg("A", 40502, 3, ack=1))]
 
 
-@case("v6-dstopt-routing-dstopt-ack", "drop_no_conn")
+@case("v6-dstopt-routing-dstopt-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([DST, ROUTING, DST], tcp_seg("A", 40503, 4, ack=1))]
 
 
-@case("v6-hop-routing-dstopt-ah-ack", "drop_no_conn")
+@case("v6-hop-routing-dstopt-ah-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([HOP, ROUTING, DST, AH_NH], tcp_seg("A", 40504, 5, ack=1))]
 
 
-@case("v6-hop-by-hop-not-first-ack", "drop_no_conn")
+@case("v6-hop-by-hop-not-first-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([DST, HOP], tcp_seg("A", 40505, 6, ack=1))]
 
 
-@case("v6-chain-of-5-ack", "drop_no_conn")
+@case("v6-chain-of-5-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / v6_chain([HOP, DST, DST, ROUTING, DST], tcp_seg("A", 40506, 7, ack=1))]
 
@@ -403,17 +406,17 @@ def _(lab):
     return [lab.eth() / Dot1Q(vlan=0) / ip4() / tcp_seg("S", 40700, 1)]
 
 
-@case("vlan0-ack", "drop_no_conn")
+@case("vlan0-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / Dot1Q(vlan=0) / ip4() / tcp_seg("A", 40701, 2, ack=1)]
 
 
-@case("vlan0-v6-ack", "drop_no_conn")
+@case("vlan0-v6-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / Dot1Q(vlan=0) / ip6() / tcp_seg("A", 40702, 3, ack=1)]
 
 
-@case("vlan7-ack", "drop_no_conn")
+@case("vlan7-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / Dot1Q(vlan=7) / ip4() / tcp_seg("A", 40703, 4, ack=1)]
 
@@ -423,12 +426,12 @@ def _(lab):
     return [lab.eth() / Dot1Q(vlan=7) / ip4() / tcp_seg("S", 40704, 5, dport=8080)]
 
 
-@case("dot1ad0-ack", "drop_no_conn")
+@case("dot1ad0-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / Dot1AD(vlan=0) / ip4() / tcp_seg("A", 40705, 6, ack=1)]
 
 
-@case("qinq-7-0-ack", "drop_no_conn")
+@case("qinq-7-0-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth() / Dot1AD(vlan=7) / Dot1Q(vlan=0) / ip4() / tcp_seg("A", 40706, 7, ack=1)]
 
@@ -461,12 +464,12 @@ def _(lab):
     return [lab.eth(dst=lab.server_mac) / ip4() / tcp_seg("S", 40800, 1)]
 
 
-@case("server-mac-ack", "drop_no_conn")
+@case("server-mac-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth(dst=lab.server_mac) / ip4() / tcp_seg("A", 40801, 2, ack=1)]
 
 
-@case("server-mac-v6-ack", "drop_no_conn")
+@case("server-mac-v6-ack", "steer_no_conn")
 def _(lab):
     return [lab.eth(dst=lab.server_mac) / ip6() / tcp_seg("A", 40802, 3, ack=1)]
 

@@ -161,6 +161,13 @@ static int is_udp_tunnel(__u16 port)
 	return port == 4789 || port == 8472 || port == 4790 || port == 6081;
 }
 
+/* UDP tunnels whose inner packet the model does not walk (L2TP, ESP-in-UDP,
+ * MPLS-in-UDP, GUE): a protected server decapsulates them all the same. */
+static int is_opaque_udp_tunnel(__u16 port)
+{
+	return port == 1701 || port == 4500 || port == 6635 || port == 6080;
+}
+
 static void walk_udp_tunnel(struct walk *w, __u16 port, const __u8 *p, size_t len)
 {
 	static const int gpe_next[] = { 0, 0x0800, 0x86dd, 0x6558 };
@@ -214,6 +221,10 @@ static enum oracle_rule judge_udp(struct walk *w, const struct ip_layer *ip, con
 		return ORACLE_OTHER;
 	dport = rd16(p + 2);
 	w->res->inner.port = dport;
+	if (is_opaque_udp_tunnel(dport)) {
+		path_add(w, "udp-tunnel/%u", dport);
+		return tunnel(ip);
+	}
 	if (!is_udp_tunnel(dport))
 		return ORACLE_OTHER;
 	if (len >= 8)
@@ -342,6 +353,12 @@ static enum oracle_rule judge_upper(struct walk *w, const struct ip_layer *ip, _
 	case IPPROTO_ESP:
 	case IPPROTO_AH: /* in IPv4 (IPv6 walks AH with its other headers) */
 		path_add(w, proto == IPPROTO_ESP ? "esp" : "ah");
+		return tunnel(ip);
+	case 97: /* EtherIP */
+	case 115: /* L2TPv3 */
+	case 137: /* MPLS */
+	case 143: /* Ethernet in IPv6 */
+		path_add(w, "tunnel/%u", proto);
 		return tunnel(ip);
 	}
 	path_add(w, "proto/%u", proto);

@@ -201,12 +201,15 @@ def test_status_conns_and_stats(topo):
     assert gone.returncode == 2 and "no daemon of instance" in gone.stderr
 
 
-def test_second_daemon_of_one_instance_is_refused(topo):
+def test_second_daemon_of_one_instance_takes_over(topo):
+    """A second run of an instance is a zero-downtime restart
+    (test_handover.py): the first hands over and exits 0."""
     d = topo.start("-i", topo.if_pc, "--protect", f"{SERVER4}:80")
-    out = topo.cutthru("run", "-i", topo.if_pc, "--protect", f"{SERVER4}:80",
-                       "--instance", d.instance)
-    assert out.returncode == 1 and "is running" in out.stderr, out.stderr
-    d.assert_clean_exit()
+    new = topo.start("-i", topo.if_pc, "--protect", f"{SERVER4}:80", "--instance", d.instance)
+    assert d.proc.wait(15) == 0, d.text()
+    assert "handed the listeners and 0 connection(s)" in d.text(), d.text()
+    assert topo.ctl(new, "status").returncode == 0
+    new.assert_clean_exit()
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ CUTTHRU = os.path.join(BUILD, "cutthru")
 
 # The names of enum cutthru_reason, in order (include/cutthru/abi.h).
 REASONS = ["pass_not_ip", "pass_local", "pass_unprotected", "pass_not_tcp",
-           "pass_authenticated", "steer_syn", "steer_flow", "steer_icmp", "drop_not_admitted",
+           "pass_authenticated", "steer_syn", "steer_flow", "steer_icmp", "steer_no_conn",
+           "drop_not_admitted",
            "drop_no_listener", "drop_no_conn", "drop_assign", "drop_malformed", "drop_fragment",
            "drop_unparsed", "drop_auth_blocked", "drop_syn_rate"]
 
