@@ -197,3 +197,30 @@ def test_xdp_refuses_someone_elses_program(topo, tmp_path):
     assert "name someone_else" in text, text
     # What it had attached before giving up is gone again.
     assert xdp_on(topo, topo.if_pc) is None
+
+
+@pytest.mark.parametrize("modes", [("native", "generic"), ("generic", "off")])
+def test_xdp_across_a_takeover(topo, modes):
+    """A second run of the instance takes over: its --xdp replaces the old
+    daemon's prefilter (or, with off, the old one goes when it exits); the
+    old daemon leaves the new one's program alone."""
+    add_stranger(topo)
+    server = EchoServer(topo.listen(SERVER4, 80))
+    args = [*ifaces(topo), "--protect", f"{SERVER4}:80", "--allow", f"{CLIENT4}/32",
+            "--instance", topo.tag]
+    old = topo.start(*args, "--xdp", modes[0])
+    assert xdp_on(topo, topo.if_pc) == modes[0]
+    new = topo.start(*args, "--xdp", modes[1])
+    assert old.proc.wait(15) == 0, old.text()
+    want = None if modes[1] == "off" else modes[1]
+    for dev in (topo.if_pc, topo.if_ps):
+        assert xdp_on(topo, dev) == want, f"{dev}: {old.text()}\n{new.text()}"
+    assert connect_from(topo, STRANGER4, SERVER4, 80, timeout=0.5) is None
+    st = stats(topo, new)
+    stage = "verdicts" if modes[1] == "off" else "xdp_verdicts"
+    assert st[stage]["drop_not_admitted"]["packets"] >= 1, st
+    s = connect_from(topo, CLIENT4, SERVER4, 80, timeout=3)
+    assert s is not None and echo_roundtrip(s) == b"hello through xdp"
+    server.close()
+    new.assert_clean_exit()
+    assert xdp_on(topo, topo.if_pc) is None
