@@ -7,7 +7,8 @@ Runs BUILD/cutthru (BUILD from $CUTTHRU_BUILD, default build/) with
 --data-path $DP (default sockmap) on a fresh client -- router -- server
 topology. CONNECTIONS connections (default 1); on each one side sends as
 fast as it can ("up": the client, "down": the server) and the other never
-reads, for SECONDS (default 6). Once a second, one line: bytes sent, what
+reads, for SECONDS (default 6); with READ_EVERY=S it reads 8 MiB every S
+seconds. Once a second, one line: bytes sent, what
 the receiver and sender hold in their own sockets, and in the router: the
 legs' queues and skmem (ss -tmi), sockstat's TCP memory pages, the
 machine's Slab and MemAvailable change, the flows' counters (cut_flows).
@@ -98,6 +99,7 @@ def main(argv):
         time.sleep(0.3)
         base_mem, base_sock = meminfo(), sockstat(t)
         sent = [0] * conns
+        received = [0] * conns
         stop = threading.Event()
 
         def blast(i, sock):
@@ -115,6 +117,23 @@ def main(argv):
                    for i, p in enumerate(pairs)]
         for th in threads:
             th.start()
+        if os.environ.get("READ_EVERY"):
+            # The receiver takes 8 MiB every READ_EVERY seconds.
+            def reader(i, sock):
+                sock.settimeout(5)
+                while not stop.is_set():
+                    left = 8 * MiB
+                    while left and not stop.is_set():
+                        try:
+                            n = len(sock.recv(min(MiB, left)))
+                            left -= n
+                            received[i] += n
+                        except OSError:
+                            return
+                    stop.wait(float(os.environ["READ_EVERY"]))
+
+            for i, p in enumerate(pairs):
+                threading.Thread(target=reader, args=(i, p[1]), daemon=True).start()
         start = time.monotonic()
         peak = 0
         while time.monotonic() - start < seconds:
@@ -126,7 +145,7 @@ def main(argv):
             legq = sum(r + s for r, s, _ in router)
             rmem = sum(m.get("r", 0) for _, _, m in router)
             wq = sum(m.get("w", 0) for _, _, m in router)
-            in_router = sum(sent) - sender_q - receiver_q
+            in_router = sum(sent) - sender_q - receiver_q - sum(received)
             peak = max(peak, in_router)
             slots = [i for i in range(2 * conns)]
             f = flows(t, d, slots) if path == "sockmap" else []
