@@ -70,7 +70,7 @@ def flows(topo, daemon, slots):
         dump = json.loads(run("bpftool", "-j", "map", "lookup", "id", map_id, "key",
                               *key).stdout)
         v = dump.get("formatted", dump)["value"]
-        out.append((v["redirected"], v["held"], v["relayed"], v["limit"]))
+        out.append((v["redirected"], v["held"], v["relayed"], v.get("limit", v.get("paused", 0))))
     return out
 
 
