@@ -90,10 +90,24 @@ static __always_inline void count(__u32 reason, __u32 len)
 	}
 }
 
-/* SK_PASS keeps the bytes in this leg's own receive queue, charged to its
- * receive buffer: the TCP window closes and the sender slows down. */
-static __always_inline int hold(struct cutthru_cut_flow *flow, __u32 len)
+static __always_inline void report(__u32 flow_slot)
 {
+	struct cutthru_cut_event ev = { .flow_slot = flow_slot };
+
+	/* A full ring only delays the look; the next report comes. */
+	bpf_ringbuf_output(&cut_events, &ev, sizeof(ev), 0);
+}
+
+/*
+ * SK_PASS keeps the bytes in this leg's own receive queue (the psock's
+ * ingress_msg), charged to its receive buffer, which the daemon fixed at
+ * the hand-off: the TCP window closes and the sender stops. The first byte
+ * of a hold is reported, so the daemon starts moving them.
+ */
+static __always_inline int hold(struct cutthru_cut_flow *flow, __u32 flow_slot, __u32 len)
+{
+	if (flow->held == flow->relayed)
+		report(flow_slot);
 	flow->held += len;
 	count(CUTTHRU_CUT_HELD, len);
 	return SK_PASS;
@@ -162,14 +176,6 @@ static __always_inline int skip_old_bytes(struct __sk_buff *skb, struct cutthru_
 	return 0;
 }
 
-static __always_inline void report(__u32 flow_slot)
-{
-	struct cutthru_cut_event ev = { .flow_slot = flow_slot };
-
-	/* A full ring only delays the look; the next report comes. */
-	bpf_ringbuf_output(&cut_events, &ev, sizeof(ev), 0);
-}
-
 static __always_inline int verdict(struct __sk_buff *skb, int skip_old)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
@@ -197,13 +203,13 @@ static __always_inline int verdict(struct __sk_buff *skb, int skip_old)
 	 * counter shows it) rather than losing the new bytes behind it. */
 	if (skip_old && skip_old_bytes(skb, leg) > 0)
 		return SK_DROP;
-	if (flow->paused) {
-		if (!flow->may_resume || flow->held > flow->relayed)
-			return hold(flow, skb->len);
-		/* Every held byte is with the peer and its queue is empty. */
-		flow->may_resume = 0;
-		flow->paused = 0;
-	}
+	/*
+	 * Redirected only on credit: the peer's psock queue is not charged to
+	 * anyone and has no bound of its own. And never past a held byte the
+	 * daemon has not moved yet, so the order stays.
+	 */
+	if (flow->held != flow->relayed || flow->redirected >= flow->limit)
+		return hold(flow, leg->flow_slot, skb->len);
 	before = flow->redirected;
 	flow->redirected += skb->len;
 	if (before / CUTTHRU_CUT_REPORT_BYTES != flow->redirected / CUTTHRU_CUT_REPORT_BYTES)

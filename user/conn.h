@@ -61,6 +61,8 @@ struct leg {
 				    * SYN may count as one, the inspected
 				    * head written before it too */
 	uint64_t cut_base_read; /* bytes the daemon read before the hand-off */
+	int cut_holding; /* cut: the verdict holds what this leg receives */
+	int cut_moving; /* ...and the daemon moves it: the peer took the rest */
 };
 
 struct inspect; /* inspect.c: the state of PHASE_INSPECTING..REFUSING */

@@ -5,13 +5,15 @@
  * bounded, and keeps the record.
  *
  * Flow control, per direction (src receives, dst sends): the verdict
- * redirects what src receives into dst's queue, which the kernel does not
- * bound. When the verdict reports progress and the daemon finds more than
- * CUT_HOLD_BYTES waiting there, it pauses the direction: the verdict then
- * holds new bytes in src's own receive queue, whose window closes. Once
- * dst's queue is empty, the daemon reads the held bytes and writes them to
- * dst itself, and the verdict resumes redirecting when all of them have
- * been written. Bytes never change order (see struct cutthru_cut_flow).
+ * redirects what src receives into dst's psock queue, which the kernel
+ * neither charges nor bounds, so it does so only on credit (flow->limit):
+ * at most CUT_QUEUE_BYTES more than dst has taken into its send queue. The
+ * daemon renews the credit whenever the verdict reports progress. Without
+ * credit the verdict holds new bytes in src's own receive queue, bounded by
+ * its fixed receive buffer (CUT_RCVBUF), whose window closes. Once dst has
+ * taken every redirected byte, the daemon reads the held bytes and writes
+ * them to dst itself, and the verdict redirects again when all of them
+ * have been written. Bytes never change order (see struct cutthru_cut_flow).
  */
 #include <errno.h>
 #include <string.h>
@@ -19,8 +21,6 @@
 #include "conn.h"
 #include "log.h"
 
-/* Bytes waiting for a peer in the kernel before the direction pauses. */
-#define CUT_HOLD_BYTES (16u << 20)
 /* How long a FIN may wait for the bytes before it to get through. */
 #define CUT_FLUSH_TIMEOUT_MS 10000
 
@@ -40,25 +40,32 @@ static void direction(struct conn *c, int i, struct direction *d)
 	d->flow = cut_flow(c->proxy->cut, c->pair.slots[i]);
 }
 
-/* Bytes the verdict redirected toward dst that dst has not taken yet;
- * negative when dst cannot be asked (its error event follows). */
-static int64_t peer_queue(const struct direction *d)
+/* Redirected bytes dst has taken into its send queue (the rest of what
+ * it took there the daemon wrote); negative when dst cannot be asked (its
+ * error event follows). */
+static int64_t peer_taken(const struct direction *d)
 {
 	uint64_t received, written;
 
 	if (tcp_bytes(d->dst->io.fd, &received, &written))
 		return -1;
 	written -= d->dst->cut_base_written;
-	/* dst took what the daemon wrote (relayed) plus what the kernel sent. */
-	return (int64_t)(READ_ONCE(d->flow->redirected) - (written - READ_ONCE(d->flow->relayed)));
+	return (int64_t)(written - READ_ONCE(d->flow->relayed));
 }
 
-/*
- * While paused: once dst's kernel queue is empty, move the held bytes from
- * src to dst, never more than were held (anything later is the verdict's),
- * and let the verdict resume. Returns 0 when nothing is left to do, 1 to be
- * looked at again, or a close reason (> 1).
- */
+/* Lets the verdict redirect up to CUT_QUEUE_BYTES beyond what dst took.
+ * Returns the bytes redirected that dst has not taken yet (< 0: error). */
+static int64_t grant(const struct direction *d)
+{
+	int64_t taken = peer_taken(d);
+
+	if (taken < 0)
+		return -1;
+	if ((uint64_t)taken + CUT_QUEUE_BYTES > READ_ONCE(d->flow->limit))
+		WRITE_ONCE(d->flow->limit, (uint64_t)taken + CUT_QUEUE_BYTES);
+	return (int64_t)(READ_ONCE(d->flow->redirected) - (uint64_t)taken);
+}
+
 static void release_buffer(struct relay_dir *rx)
 {
 	if (rx->buf.data) {
@@ -67,19 +74,14 @@ static void release_buffer(struct relay_dir *rx)
 	}
 }
 
-static int move_held(struct conn *c, struct direction *d)
+/* Reads held bytes from src, at most up to `held` (anything later is the
+ * verdict's to count), and writes what it has to dst. */
+static int move_some(struct conn *c, struct direction *d, uint64_t held)
 {
 	struct relay_dir *rx = &d->src->rx;
-	uint64_t want;
+	uint64_t want = held - d->flow->relayed - relay_dir_pending(rx);
 	ssize_t n;
 
-	if (!READ_ONCE(d->flow->paused) && !relay_dir_pending(rx)) {
-		release_buffer(rx);
-		return 0;
-	}
-	if (peer_queue(d) != 0)
-		return 1;
-	want = READ_ONCE(d->flow->held) - d->flow->relayed - relay_dir_pending(rx);
 	/* The buffer exists only while held bytes pass through the daemon. */
 	if (want && !rx->buf.data &&
 	    relay_dir_init(rx, DATA_PATH_COPY, c->live->cfg.buffer_size, NULL))
@@ -96,16 +98,42 @@ static int move_held(struct conn *c, struct direction *d)
 		return reset_reason(d->dst);
 	if (n > 0)
 		WRITE_ONCE(d->flow->relayed, d->flow->relayed + (uint64_t)n);
-	if (relay_dir_pending(rx))
-		return 1;
-	/*
-	 * Nothing in hand and the kernel queue empty: the verdict resumes at
-	 * its next segment once every held byte is written. One it held before
-	 * seeing may_resume makes src readable (EPOLLIN is watched from now).
-	 */
-	WRITE_ONCE(d->flow->may_resume, 1);
+	return 0;
+}
+
+/*
+ * Renews the credit and, while the verdict holds, moves the held bytes from
+ * src to dst once dst has taken every redirected byte. Returns 0 when
+ * nothing is held, 1 to be looked at again, or a close reason (> 1).
+ */
+static int move_held(struct conn *c, struct direction *d)
+{
+	/* Read first: a byte held after this may follow a redirected one that
+	 * the queue below does not show yet. */
+	uint64_t held = READ_ONCE(d->flow->held);
+	int64_t queued;
+	int r;
+
 	__sync_synchronize();
-	return READ_ONCE(d->flow->held) != d->flow->relayed;
+	queued = grant(d);
+	if (held == d->flow->relayed && !relay_dir_pending(&d->src->rx)) {
+		d->src->cut_holding = d->src->cut_moving = 0;
+		release_buffer(&d->src->rx);
+		return 0;
+	}
+	if (!d->src->cut_holding) {
+		d->src->cut_holding = 1;
+		c->proxy->stats.cut_paused++;
+	}
+	if (queued != 0)
+		return 1; /* the peer is behind: look again */
+	d->src->cut_moving = 1;
+	r = move_some(c, d, held);
+	if (r)
+		return r;
+	/* The credit again, now that dst took what was written. */
+	grant(d);
+	return 1;
 }
 
 /* Passes src's FIN to dst once every byte src received is in dst's send
@@ -128,19 +156,21 @@ static int pass_fin(struct direction *d)
 	return 0;
 }
 
-/* FIN, RST and errors always; while paused and the peer's queue was found
- * empty, held bytes to read; bytes in hand to write. */
+/*
+ * FIN, RST and errors always. Bytes held: before the daemon knows of a hold,
+ * so that it learns of it even if the report was lost (after a FIN the leg
+ * is always readable; a FIN waiting is polled anyway); while it moves them,
+ * as long as it has room. Bytes in hand to write.
+ */
 static uint32_t cut_interest(struct conn *c, struct leg *leg)
 {
-	struct direction out, in;
+	struct leg *peer = leg == &c->client ? &c->server : &c->client;
 	uint32_t ev = leg->rd_eof ? 0 : EPOLLRDHUP;
 
-	direction(c, leg == &c->server, &out);
-	direction(c, leg == &c->client, &in);
-	if (READ_ONCE(out.flow->paused) && READ_ONCE(out.flow->may_resume) &&
-	    (!out.src->rx.buf.data || relay_buf_space(&out.src->rx.buf)))
+	if ((!leg->cut_holding && !leg->rd_eof) ||
+	    (leg->cut_moving && (!leg->rx.buf.data || relay_buf_space(&leg->rx.buf))))
 		ev |= EPOLLIN;
-	if (relay_dir_pending(&in.src->rx))
+	if (relay_dir_pending(&peer->rx))
 		ev |= EPOLLOUT;
 	return ev;
 }
@@ -214,11 +244,11 @@ void conn_cut_report(void *ctx, uint32_t slot)
 	if (!c || c->phase != PHASE_CUT)
 		return;
 	direction(c, slot == c->pair.slots[1], &d);
-	if (READ_ONCE(d.flow->paused) || peer_queue(&d) <= (int64_t)CUT_HOLD_BYTES)
-		return;
-	WRITE_ONCE(d.flow->paused, 1);
-	p->stats.cut_paused++;
-	conn_cut_poll(c);
+	/* A hold that has begun is the polling's to watch. */
+	if (READ_ONCE(d.flow->held) != READ_ONCE(d.flow->relayed))
+		conn_cut_poll(c);
+	else
+		grant(&d);
 }
 
 /*

@@ -36,13 +36,12 @@ static int slot_get(struct cut *cut, uint32_t *slot)
 	if (!cut->n_free)
 		return -ENOSPC;
 	*slot = cut->free_slots[--cut->n_free];
-	memset(&cut->flows[*slot], 0, sizeof(cut->flows[*slot]));
 	/*
-	 * Born paused: a segment that arrives while only one leg is in the
-	 * sockhash would be redirected to nowhere and lost. Held instead, it
-	 * waits until the daemon, with both legs in, lets the verdict resume.
+	 * Born with no credit (limit 0): a segment that arrives while only one
+	 * leg is in the sockhash would be redirected to nowhere and lost. Held
+	 * instead, it waits until the daemon, with both legs in, grants some.
 	 */
-	cut->flows[*slot].paused = 1;
+	memset(&cut->flows[*slot], 0, sizeof(cut->flows[*slot]));
 	return 0;
 }
 
@@ -67,6 +66,24 @@ static int add_sock(struct cut *cut, uint64_t cookie, int fd)
 	return bpf_map_update_elem(cut->socks_fd, &cookie, &value, BPF_NOEXIST) ? -errno : 0;
 }
 
+/*
+ * A fixed receive buffer, the bound of what a leg holds while the peer is
+ * behind: TCP's autotuning counts every redirected byte as read by the
+ * application and would grow it to tcp_rmem[2] (32 MiB here), and the
+ * window it opened cannot be taken back once the direction holds.
+ * SO_RCVBUFFORCE (CAP_NET_ADMIN) so that net.core.rmem_max does not make it
+ * smaller; the kernel doubles the value for its overhead.
+ */
+static int fix_rcvbuf(int fd)
+{
+	int half = CUT_RCVBUF / 2;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof(half)) &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &half, sizeof(half)))
+		return -errno;
+	return 0;
+}
+
 int cut_handoff(struct cut *cut, int fd_a, int fd_b, struct cut_pair *pair)
 {
 	socklen_t len = sizeof(pair->cookies[0]);
@@ -84,6 +101,11 @@ int cut_handoff(struct cut *cut, int fd_a, int fd_b, struct cut_pair *pair)
 	err = slot_get(cut, &pair->slots[1]);
 	if (err) {
 		slot_put(cut, pair->slots[0]);
+		return err;
+	}
+	err = fix_rcvbuf(fd_a) ?: fix_rcvbuf(fd_b);
+	if (err) {
+		cut_forget(cut, pair);
 		return err;
 	}
 	/* Peers first: the verdict may run as soon as a socket is in the map. */
@@ -182,7 +204,7 @@ static int expect_bytes(int fd, const char *want, size_t n)
 
 /*
  * What the daemon does for a freshly cut connection, on its own pair: take
- * what B held since the hand-off, write it to C, let both directions resume.
+ * what B held since the hand-off, write it to C, grant both directions credit.
  */
 static int move_held_once(struct cut *cut, const struct cut_pair *pair, int from, int to)
 {
@@ -199,8 +221,8 @@ static int move_held_once(struct cut *cut, const struct cut_pair *pair, int from
 	if (n != 5)
 		return -EIO;
 	flow->relayed = 5;
-	flow->may_resume = 1;
-	cut->flows[pair->slots[1]].may_resume = 1;
+	flow->limit = CUT_QUEUE_BYTES;
+	cut->flows[pair->slots[1]].limit = CUT_QUEUE_BYTES;
 	return 0;
 }
 

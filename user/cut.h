@@ -12,6 +12,15 @@
 #include <stdint.h>
 #include "cutthru/abi.h"
 
+/*
+ * What one direction may keep in the router while its reader is behind:
+ * redirected bytes not yet in the peer's send queue (credit granted to the
+ * verdict), and each leg's receive buffer (sk_rcvbuf), which bounds the
+ * bytes the verdict holds.
+ */
+#define CUT_QUEUE_BYTES (4u << 20)
+#define CUT_RCVBUF (4 << 20)
+
 struct cut_bpf;
 struct ring_buffer;
 struct bpf_program;

@@ -27,7 +27,7 @@
 #include "cli.h"
 #include "cut.h"
 
-#define HANDOVER_VERSION 1
+#define HANDOVER_VERSION 2
 #define HANDOVER_MAGIC 0x43544f48u /* "HOTC" */
 #define HANDOVER_MAX_FDS 240 /* SCM_RIGHTS carries at most 253 */
 #define HANDOVER_TIMEOUT_S 10

@@ -263,20 +263,21 @@ _Static_assert(sizeof(struct cutthru_cut_leg) == 24, "cut leg layout");
 /*
  * Flow control of one direction of a cut-through connection (cut_flows, an
  * array the daemon maps into its memory). The kernel queues redirected
- * bytes for the peer without bound, so the daemon watches the queue and,
- * when the peer falls behind, pauses: the verdict then holds bytes in the
- * source leg's own receive queue, which is charged to it and closes its TCP
- * window. The daemon moves held bytes on itself once the peer's queue is
- * empty, and the verdict resumes redirecting when all of them have been
- * moved, so the byte order never changes. Each field has one writer, or
- * (paused, may_resume) is set by the daemon and cleared by the verdict.
+ * bytes for the peer uncharged and without bound, so the verdict redirects
+ * only on credit: while `redirected` is below `limit`, which the daemon
+ * keeps at what the peer's socket has taken plus CUT_QUEUE_BYTES. Past it,
+ * or while any held byte is not moved yet, the verdict holds bytes in the
+ * source leg's own queue, charged to its (fixed) receive buffer, so its TCP
+ * window closes. Once the peer has taken every redirected byte, the daemon
+ * moves the held bytes on itself; the verdict redirects again when all of
+ * them are moved, so the byte order never changes. Each field has one
+ * writer.
  */
 struct cutthru_cut_flow {
 	__u64 redirected; /* verdict: bytes redirected to the peer */
 	__u64 held; /* verdict: bytes kept in the source's queue */
 	__u64 relayed; /* daemon: held bytes it has written to the peer */
-	__u32 paused; /* daemon sets, verdict clears */
-	__u32 may_resume; /* daemon sets when the peer's queue is empty */
+	__u64 limit; /* daemon: redirect while redirected < limit */
 	__u64 pad[4];
 };
 _Static_assert(sizeof(struct cutthru_cut_flow) == 64, "flow layout");

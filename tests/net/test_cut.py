@@ -2,6 +2,8 @@
 """What the kernel cut-through must get right beyond moving bytes: bytes
 queued before the hand-off, slow readers, many connections and a clean
 slate afterwards, and a sockmap that does not work."""
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -11,7 +13,7 @@ import time
 
 import pytest
 
-from peers import EchoServer, Thread, recv_all, send_pattern
+from peers import EchoServer, Thread, pattern_chunks, recv_all, send_pattern
 from topo import CLIENT4, REPO, SERVER4, SERVER6, run
 
 PATHS = ["copy", "splice", "sockmap"]
@@ -261,4 +263,123 @@ def test_sockmap_retransmission_over_received_bytes_passed_on_once(topo):
     csock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
     csock.close()
     conn.close()
+    d.assert_clean_exit()
+
+
+# What one direction may keep in the router while its reader is behind
+# (README, Data paths): 4 MiB redirected ahead of the peer leg (credit),
+# the source leg's 4 MiB receive buffer, the peer leg's send queue.
+ROUTER_BOUND = 12 << 20
+SIOCINQ, SIOCOUTQ = 0x541B, 0x5411
+
+
+def queue_bytes(sock, request):
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0" * 4))[0]
+
+
+class Sender(Thread):
+    """Sends `total` pattern bytes and a FIN, counting what the kernel took."""
+
+    def __init__(self, sock, total):
+        super().__init__(self.send)
+        self.sock, self.total, self.sent = sock, total, 0
+
+    def send(self):
+        digest = hashlib.sha256()
+        for chunk in pattern_chunks(11, self.total):
+            digest.update(chunk)
+            self.sock.sendall(chunk)
+            self.sent += len(chunk)
+        self.sock.shutdown(socket.SHUT_WR)
+        return digest.hexdigest()
+
+    def in_router(self, receiver, read=0):
+        """Bytes the router acknowledged to the sender that the receiver
+        has neither read (`read`) nor queued: all of them sit in the
+        router's kernel. (sendall may
+        have given the kernel part of a chunk not counted yet: that only
+        makes this smaller by less than a chunk.)"""
+        return (self.sent - queue_bytes(self.sock, SIOCOUTQ) - queue_bytes(receiver, SIOCINQ)
+                - read)
+
+
+def cut_counter(topo, daemon, key):
+    dump = json.loads(run("bpftool", "-j", "map", "dump", "id",
+                          str(daemon.map_id("cut_counters"))).stdout)
+    for entry in dump:
+        entry = entry.get("formatted", entry)
+        if entry["key"] == key:
+            return sum(v["value"]["bytes"] for v in entry["values"])
+    raise AssertionError(f"cut_counters has no key {key}")
+
+
+def cut_pair(topo, way):
+    """(sender, receiver) of a cut-through connection: the client uploads,
+    or the server sends to the client."""
+    lsock = topo.listen(SERVER4, 80)
+    csock = topo.connect(SERVER4, 80, timeout=30)
+    conn, _ = lsock.accept()
+    lsock.close()
+    for s in (csock, conn):
+        s.settimeout(30)
+    return (csock, conn) if way == "upload" else (conn, csock)
+
+
+@pytest.mark.parametrize("way", ["upload", "download"])
+def test_sockmap_peer_that_never_reads_queues_bounded_bytes(topo, way):
+    """A receiver that reads nothing for 3 s: the sender is stopped by TCP
+    once the router holds at most ROUTER_BOUND for the direction (it used
+    to queue 32 to 42 MiB: the legs' receive buffers autotuned to
+    tcp_rmem[2] and 16 MiB or more redirected ahead). Then the receiver
+    reads, and every byte arrives in order."""
+    size = 32 << 20
+    d = start(topo, "sockmap")
+    src, dst = cut_pair(topo, way)
+    sender = Sender(src, size)
+    sender.start()
+    time.sleep(2)
+    first = sender.in_router(dst)
+    time.sleep(1)
+    queued = sender.in_router(dst)
+    assert sender.is_alive(), "the sender must be stopped, not everything buffered"
+    assert queued == first, f"the sender must be stopped: {first} then {queued} bytes queued"
+    assert 0 < queued <= ROUTER_BOUND, f"the router queues {queued / 2**20:.1f} MiB"
+    assert cut_counter(topo, d, 1) > 0, "the verdict held bytes"
+    assert recv_all(dst) == (size, sender.get(30), None)
+    src.close()
+    dst.close()
+    d.assert_clean_exit()
+
+
+def test_sockmap_reader_pausing_2s_repeatedly_gets_every_byte(topo):
+    """The reader takes 8 MiB, stops for 2 s, three times, then reads the
+    rest: each pause holds the direction (within the bound), each resume
+    moves the held bytes on before the verdict redirects again."""
+    size = 48 << 20
+    d = start(topo, "sockmap")
+    src, dst = cut_pair(topo, "upload")
+    sender = Sender(src, size)
+    sender.start()
+    digest, got, peaks = hashlib.sha256(), 0, []
+    for _ in range(3):
+        want = got + (8 << 20)
+        while got < want:
+            chunk = dst.recv(min(1 << 20, want - got))
+            assert chunk, f"end of stream after {got} bytes"
+            digest.update(chunk)
+            got += len(chunk)
+        time.sleep(2)
+        peaks.append(sender.in_router(dst, got))
+    held = cut_counter(topo, d, 1)
+    for _ in range(10000):  # bounded: the rest, 24 MiB
+        chunk = dst.recv(1 << 20)
+        if not chunk:
+            break
+        digest.update(chunk)
+        got += len(chunk)
+    assert held > 0, "each pause must have held bytes in the router"
+    assert max(peaks) <= ROUTER_BOUND, f"queued in the router at each pause: {peaks}"
+    assert (got, digest.hexdigest()) == (size, sender.get(30)), "the stream arrived whole"
+    src.close()
+    dst.close()
     d.assert_clean_exit()
