@@ -208,8 +208,7 @@ void handover_abort(int fd, const char *why)
  * daemon then connects it afresh). */
 static int can_hand_over(const struct conn *c)
 {
-	return c->phase == PHASE_RELAYING || c->phase == PHASE_CUT ||
-	       c->phase == PHASE_CONNECTING;
+	return c->phase == PHASE_RELAYING || c->phase == PHASE_CUT || c->phase == PHASE_CONNECTING;
 }
 
 static void put_text(struct wire_conn *w, int i, const char *text)
