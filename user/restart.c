@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ static void helper_main(int fd, const char *path, char **argv)
 	if (dup2(fd, HELPER_FD) < 0)
 		_exit(1);
 	close_range(HELPER_FD + 1, ~0U, 0);
+	prctl(PR_SET_NAME, "cutthru-restart", 0, 0, 0); /* what ps shows */
 	signal(SIGCHLD, SIG_IGN);
 	while (read(HELPER_FD, &byte, 1) == 1) {
 		pid = fork();

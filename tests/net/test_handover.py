@@ -51,7 +51,8 @@ def slow_send(sock, seed, total, gate=None):
     return digest.hexdigest()
 
 
-def recv_digest(sock):
+def recv_digest(sock, progress=None, key=None):
+    """Reads to EOF: (bytes, sha256); progress[key] follows the count."""
     digest, count = hashlib.sha256(), 0
     while True:
         data = sock.recv(1 << 20)
@@ -59,6 +60,8 @@ def recv_digest(sock):
             return count, digest.hexdigest()
         digest.update(data)
         count += len(data)
+        if progress is not None:
+            progress[key] = count
 
 
 class StreamServer:
@@ -67,7 +70,7 @@ class StreamServer:
 
     def __init__(self, lsock, gate=None):
         self.lsock, self.got, self.sent, self.errors = lsock, {}, {}, []
-        self.gate = gate
+        self.gate, self.reading = gate, {}
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -83,7 +86,7 @@ class StreamServer:
         sender = Thread(slow_send, conn, 1000 + port, LONG_BYTES, self.gate)
         sender.start()
         try:
-            self.got[port] = recv_digest(conn)
+            self.got[port] = recv_digest(conn, self.reading, port)
             self.sent[port] = sender.get(60)
         except OSError as e:
             self.errors.append(f"server side of port {port}: {e!r}")
@@ -181,7 +184,10 @@ def test_takeover_under_traffic(topo, path, family):
         deadline = time.monotonic() + 10
         while port not in long_srv.got and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert port in long_srv.got, f"port {port}: server never saw the end: {long_srv.errors}"
+        assert port in long_srv.got, (
+            f"port {port}: server never saw the end: read {long_srv.reading.get(port)} of "
+            f"{LONG_BYTES} bytes; errors {long_srv.errors}; daemon: "
+            f"{[ln for ln in new.text().splitlines() if f':{port} ' in ln]}")
         srv_count, srv_got = long_srv.got[port]
         assert srv_count == LONG_BYTES and srv_got == sent, f"port {port}: server got {srv_count}"
     assert not long_srv.errors, long_srv.errors
