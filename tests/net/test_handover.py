@@ -9,8 +9,10 @@ import selectors
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
+import traceback
 
 import pytest
 
@@ -70,7 +72,7 @@ class StreamServer:
 
     def __init__(self, lsock, gate=None):
         self.lsock, self.got, self.sent, self.errors = lsock, {}, {}, []
-        self.gate, self.reading = gate, {}
+        self.gate, self.reading, self.accepted, self.threads = gate, {}, [], {}
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -79,7 +81,16 @@ class StreamServer:
                 conn, peer = self.lsock.accept()
             except OSError:
                 return
-            threading.Thread(target=self.one, args=(conn, peer[1]), daemon=True).start()
+            self.accepted.append(peer[1])
+            t = threading.Thread(target=self.one, args=(conn, peer[1]), daemon=True)
+            self.threads[peer[1]] = t
+            t.start()
+
+    def stack(self, port):
+        """Where the thread serving port is (for a failure's message)."""
+        t = self.threads.get(port)
+        frame = sys._current_frames().get(t.ident) if t and t.ident else None
+        return "".join(traceback.format_stack(frame)[-3:]) if frame else "not running"
 
     def one(self, conn, port):
         conn.settimeout(60)
@@ -186,7 +197,10 @@ def test_takeover_under_traffic(topo, path, family):
             time.sleep(0.05)
         assert port in long_srv.got, (
             f"port {port}: server never saw the end: read {long_srv.reading.get(port)} of "
-            f"{LONG_BYTES} bytes; errors {long_srv.errors}; daemon: "
+            f"{LONG_BYTES} bytes; accepted {long_srv.accepted.count(port)} time(s) of "
+            f"{long_srv.accepted}; errors {long_srv.errors}; its thread: "
+            f"{long_srv.stack(port)}; server sockets: "
+            f"{topo.sh(topo.server, 'ss', '-tani', check=False).stdout}; daemon: "
             f"{[ln for ln in new.text().splitlines() if f':{port} ' in ln]}")
         srv_count, srv_got = long_srv.got[port]
         assert srv_count == LONG_BYTES and srv_got == sent, f"port {port}: server got {srv_count}"
