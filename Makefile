@@ -46,7 +46,7 @@ SKELS := $(BPF_PROGS:%=$(BUILD)/%.skel.h)
 
 # User-space rooms; main.c alone is the binary's entry.
 LIB_SRCS := access_log addr auth cli config conn conn_cut control cut handover http inspect \
-	loader log loop metrics notify pin privs proxy relay report routing service tls
+	loader log loop metrics notify pin privs proxy relay report restart routing service takeover tls
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/user/%.o)
 
 UNIT_TESTS := test_addr test_cli test_http test_notify test_privs test_relay test_tls

@@ -9,20 +9,14 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
-#include "cli.h"
-#include "control.h"
-#include "conn.h"
 #include "config.h"
-#include "handover.h"
-#include "loader.h"
+#include "daemon.h"
 #include "pin.h"
 #include "log.h"
-#include "loop.h"
-#include "metrics.h"
 #include "notify.h"
 #include "privs.h"
-#include "report.h"
 #include "routing.h"
+#include "takeover.h"
 
 #ifndef CUTTHRU_VERSION
 #define CUTTHRU_VERSION "0.1.0"
@@ -30,51 +24,11 @@
 
 #define EXIT_USAGE 2
 
-struct daemon {
-	struct config cfg;
-	struct loader loader;
-	struct loop loop;
-	struct proxy proxy;
-	struct cut cut;
-	int cut_ready;
-	struct io signals;
-	struct io watchdog; /* a timerfd: are filters, rules, routes still there? */
-	int routing_installed;
-	int failed; /* stopped by an error found while running */
-	int argc; /* run's arguments, parsed again at each reload */
-	char **argv;
-	struct control control;
-	struct report report;
-	struct metrics metrics;
-	/* Zero-downtime restart (handover.h). Old side: the new daemon asking
-	 * (ho_peer), and whether it now owns everything; new side: the
-	 * channel to the old one and what it said. */
-	struct io ho_peer;
-	int handed_over;
-	int takeover_fd;
-	struct handover_msg hello;
-	uint32_t ho_kept; /* connections the old one still inspects */
-	uint64_t ho_started_ms;
-	uint32_t ho_adopted;
-};
-
-/* What LISTENERS carries besides the fds. */
-struct ho_listeners {
-	uint8_t has[CUTTHRU_LISTENER_SLOTS];
-	uint8_t has_control, has_metrics;
-	uint64_t next_id;
-	struct proxy_stats stats;
-};
-
-struct ho_end_batch {
-	uint32_t sent, kept;
-};
-
-/* How long an old daemon finishes inspections after handing over. */
-#define DRAIN_MAX_MS 30000
+/* main()'s arguments: a restart in place runs the binary with them again. */
+static char **program_argv;
 
 static int reload(struct daemon *d, char *msg, size_t len);
-static void on_takeover(void *ctx, int fd, const char *version);
+static int restart_in_place(struct daemon *d, char *msg, size_t len);
 
 /* Raise the soft fd limit to the hard one: each connection costs two. */
 static void raise_fd_limit(void)
@@ -104,6 +58,10 @@ static void on_signal(struct loop *loop, struct io *io, uint32_t events)
 		reload(d, msg, sizeof(msg));
 		return;
 	}
+	if (si.ssi_signo == SIGUSR2) {
+		restart_in_place(d, msg, sizeof(msg));
+		return;
+	}
 	notify_stopping();
 	pr_notice("received signal %u, stopping", si.ssi_signo);
 	loop->stop = 1;
@@ -118,6 +76,7 @@ static int setup_signals(struct daemon *d)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
@@ -247,7 +206,10 @@ static void log_ready(const struct daemon *d)
 		  d->cfg.n_ifaces, d->cfg.n_services, data_path_name(d->cfg.data_path),
 		  d->cfg.spoof_port ? "spoofed" : "fresh", d->cfg.steer_mark, d->cfg.table,
 		  xdp_mode_name(d->cfg.xdp_mode));
-	notify_ready("serving");
+	if (d->took_over)
+		notify_ready_as_main("serving");
+	else
+		notify_ready("serving");
 }
 
 static int wants_sockmap(const struct config *cfg)
@@ -359,6 +321,33 @@ static int reload(struct daemon *d, char *msg, size_t len)
 	return 0;
 }
 
+/*
+ * SIGUSR2 or "cutthru restart": the binary again, with the same arguments,
+ * started by the helper that kept the privileges to do so (restart.h); it
+ * takes over from this daemon as any second "run" would.
+ */
+static int restart_in_place(struct daemon *d, char *msg, size_t len)
+{
+	pid_t pid;
+	int err;
+
+	if (d->ho_peer.fd >= 0 || d->handed_over) {
+		snprintf(msg, len, "restart refused: a takeover is under way");
+		pr_err("%s", msg);
+		return -EBUSY;
+	}
+	err = restarter_request(&d->restarter, &pid);
+	if (err) {
+		snprintf(msg, len, "restart failed: starting %s: %s",
+			 program_argv ? program_argv[0] : "cutthru", strerror(-err));
+		pr_err("%s", msg);
+		return err;
+	}
+	snprintf(msg, len, "restarting: pid %d takes over from pid %d", (int)pid, (int)getpid());
+	pr_notice("%s", msg);
+	return 0;
+}
+
 static int on_control(void *ctx, const char *command, int json, FILE *out)
 {
 	struct daemon *d = ctx;
@@ -376,19 +365,29 @@ static int on_control(void *ctx, const char *command, int json, FILE *out)
 		fprintf(out, "%s\n", msg);
 		return err;
 	}
+	if (!strcmp(command, "restart")) {
+		err = restart_in_place(d, msg, sizeof(msg));
+		fprintf(out, "%s\n", msg);
+		return err;
+	}
 	fprintf(out, "unknown command '%s'\n", command);
 	return -EINVAL;
+}
+
+/* What the control socket answers, whether opened here or taken over. */
+static void wire_control(struct daemon *d)
+{
+	d->control.handle = on_control;
+	d->control.takeover = takeover_on_request;
+	d->control.ctx = d;
+	d->report.proxy = &d->proxy;
+	d->report.started_ms = now_ms();
 }
 
 static int open_control(struct daemon *d)
 {
 	int err;
 
-	d->control.handle = on_control;
-	d->control.takeover = on_takeover;
-	d->control.ctx = d;
-	d->report.proxy = &d->proxy;
-	d->report.started_ms = now_ms();
 	err = control_open(&d->control, &d->loop, d->cfg.instance);
 	if (err == -EADDRINUSE)
 		pr_err("another cutthru of instance '%s' is running (its control socket answers)",
@@ -397,456 +396,6 @@ static int open_control(struct daemon *d)
 		pr_err("opening the control socket %s/%s.sock failed: %s", CONTROL_DIR,
 		       d->cfg.instance, strerror(-err));
 	return err;
-}
-
-/* -- zero-downtime restart, the old side ---------------------------------- */
-
-static void hello_fill(const struct daemon *d, struct handover_hello *h, int *fds, int *n_fds)
-{
-	memset(h, 0, sizeof(*h));
-	h->pid = (uint32_t)getpid();
-	h->n_ifaces = (uint32_t)d->cfg.n_ifaces;
-	memcpy(h->ifaces, d->cfg.ifaces, sizeof(h->ifaces));
-	h->steer_mark = d->cfg.steer_mark;
-	h->table = d->cfg.table;
-	h->rule_priority = d->cfg.rule_priority;
-	h->n_conns = (uint32_t)d->proxy.stats.active;
-	snprintf(h->bpffs, sizeof(h->bpffs), "%s", d->cfg.bpffs);
-	*n_fds = 0;
-	if (d->cut_ready) {
-		cut_map_fds(&d->cut, fds);
-		*n_fds = CUT_MAPS;
-		h->cut_maps = CUT_MAPS;
-	}
-}
-
-static int give_listeners(struct daemon *d, int fd)
-{
-	struct ho_listeners l = { .next_id = d->proxy.next_id, .stats = d->proxy.stats };
-	int fds[CUTTHRU_LISTENER_SLOTS + 2], n = 0, i;
-
-	for (i = 0; i < CUTTHRU_LISTENER_SLOTS; i++) {
-		if (d->proxy.listeners[i].fd < 0)
-			continue;
-		l.has[i] = 1;
-		fds[n++] = d->proxy.listeners[i].fd;
-	}
-	if (control_listen_fd(&d->control) >= 0) {
-		l.has_control = 1;
-		fds[n++] = control_listen_fd(&d->control);
-	}
-	if (metrics_listen_fd(&d->metrics) >= 0) {
-		l.has_metrics = 1;
-		fds[n++] = metrics_listen_fd(&d->metrics);
-	}
-	return handover_send(fd, HO_LISTENERS, &l, sizeof(l), fds, n);
-}
-
-static int expect(int fd, uint16_t type, struct handover_msg *msg)
-{
-	int err = handover_recv(fd, msg);
-
-	if (!err && msg->type == HO_ABORT)
-		return -ECANCELED;
-	if (!err && msg->type != type)
-		return -EPROTO;
-	return err;
-}
-
-/* Everything the new daemon now owns is closed here without being torn
- * down: listeners, control socket (its path stays), metrics, watchdog. */
-static void let_go(struct daemon *d)
-{
-	int fd;
-
-	handover_release_conns(&d->proxy);
-	proxy_close_listeners(&d->proxy);
-	control_release(&d->control);
-	fd = metrics_quiesce(&d->metrics);
-	if (fd >= 0)
-		close(fd);
-	metrics_stop(&d->metrics, &d->loop);
-	io_del(&d->loop, &d->watchdog);
-	close(d->watchdog.fd);
-	d->watchdog.fd = -1;
-	d->handed_over = 1;
-}
-
-static void give_everything(struct daemon *d, int fd, uint32_t peer)
-{
-	struct ho_end_batch end = { 0 };
-	struct handover_msg msg = { 0 };
-	uint64_t t0 = now_ms();
-	int err;
-
-	proxy_accepting(&d->proxy, 0);
-	err = give_listeners(d, fd) ?: handover_send_conns(&d->proxy, fd, &end.sent, &end.kept);
-	err = err ?: handover_send(fd, HO_END_BATCH, &end, sizeof(end), NULL, 0);
-	err = err ?: expect(fd, HO_COMMIT, &msg);
-	err = err ?: handover_send(fd, HO_COMMITTED, NULL, 0, NULL, 0);
-	io_del(&d->loop, &d->ho_peer);
-	d->ho_peer.fd = -1;
-	if (err) {
-		handover_keep_conns(&d->proxy);
-		proxy_accepting(&d->proxy, 1);
-		pr_err("takeover by pid %u failed (%s%s%s): still serving everything", peer,
-		       strerror(-err), msg.type == HO_ABORT && msg.data ? ": " : "",
-		       msg.type == HO_ABORT && msg.data ? (char *)msg.data : "");
-		handover_msg_free(&msg);
-		close(fd);
-		return;
-	}
-	handover_msg_free(&msg);
-	let_go(d);
-	pr_notice("handed the listeners and %u connection(s) to pid %u in %llu ms", end.sent, peer,
-		  (unsigned long long)(now_ms() - t0));
-	if (!end.kept) {
-		handover_send(fd, HO_END, NULL, 0, NULL, 0);
-		close(fd);
-		d->loop.stop = 1;
-		return;
-	}
-	pr_notice("finishing the inspection of %u connection(s), then exiting", end.kept);
-	d->proxy.handover_fd = fd;
-	d->proxy.draining = 1;
-	d->proxy.drain_deadline_ms = now_ms() + DRAIN_MAX_MS;
-}
-
-static void on_takeover_peer(struct loop *loop, struct io *io, uint32_t events)
-{
-	struct daemon *d = io->ctx;
-	struct handover_msg msg;
-	uint32_t peer = 0;
-	int err, fd = io->fd;
-
-	(void)loop;
-	(void)events;
-	err = handover_recv(fd, &msg);
-	if (!err && msg.type == HO_GO && msg.len >= sizeof(peer)) {
-		memcpy(&peer, msg.data, sizeof(peer));
-		handover_msg_free(&msg);
-		give_everything(d, fd, peer);
-		return;
-	}
-	pr_warn("a new daemon called its takeover off: %s", err ? strerror(-err) :
-							    msg.type == HO_ABORT && msg.data ?
-								  (char *)msg.data :
-								  "?");
-	handover_msg_free(&msg);
-	io_del(&d->loop, &d->ho_peer);
-	d->ho_peer.fd = -1;
-	close(fd);
-}
-
-static void refuse_takeover(int fd, const char *fmt, const char *arg)
-{
-	char line[256];
-
-	snprintf(line, sizeof(line), fmt, arg, HANDOVER_VERSION);
-	if (write(fd, line, strlen(line)) < 0)
-		pr_debug("answering a takeover: %s", strerror(errno));
-	pr_err("%s", line + 7);
-	close(fd);
-}
-
-static void on_takeover(void *ctx, int fd, const char *version)
-{
-	struct daemon *d = ctx;
-	int fds[CUT_MAPS], n_fds, err;
-	struct handover_hello h;
-
-	if (strtol(version, NULL, 10) != HANDOVER_VERSION) {
-		refuse_takeover(fd,
-				"error: takeover protocol version %s is not spoken here "
-				"(this cutthru speaks %d)\n",
-				version);
-		return;
-	}
-	if (d->ho_peer.fd >= 0 || d->handed_over) {
-		refuse_takeover(fd, "error: another takeover is under way%s (version %d)\n", "");
-		return;
-	}
-	hello_fill(d, &h, fds, &n_fds);
-	err = handover_channel_setup(fd) ?: handover_send(fd, HO_HELLO, &h, sizeof(h), fds, n_fds);
-	err = err ?: io_add(&d->loop, &d->ho_peer, fd, EPOLLIN, on_takeover_peer, d);
-	if (err) {
-		pr_err("answering a takeover failed: %s", strerror(-err));
-		close(fd);
-		d->ho_peer.fd = -1;
-	}
-}
-
-/* -- zero-downtime restart, the new side ---------------------------------- */
-
-/* A daemon too old to know "takeover" answers with an error line. */
-static int peer_refused(int fd)
-{
-	char buf[512];
-	ssize_t n = recv(fd, buf, 7, MSG_PEEK | MSG_WAITALL);
-
-	if (n != 7 || memcmp(buf, "error: ", 7))
-		return 0;
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	pr_err("the running daemon refused the takeover: %s", buf + 7);
-	return 1;
-}
-
-static const char *hello_mismatch(const struct daemon *d, const struct handover_hello *h)
-{
-	int i;
-
-	if (h->n_ifaces != (uint32_t)d->cfg.n_ifaces)
-		return "interfaces";
-	for (i = 0; i < d->cfg.n_ifaces; i++)
-		if (strncmp(h->ifaces[i], d->cfg.ifaces[i], IF_NAMESIZE))
-			return "interfaces";
-	if (h->steer_mark != d->cfg.steer_mark || h->table != d->cfg.table ||
-	    h->rule_priority != d->cfg.rule_priority)
-		return "mark, table or rule-priority";
-	if (strncmp(h->bpffs, d->cfg.bpffs, sizeof(h->bpffs)))
-		return "bpffs";
-	return NULL;
-}
-
-/* Returns 1 when no daemon of this instance runs, 0 when one will hand
- * over (d->takeover_fd, d->hello), or -errno. */
-static int takeover_begin(struct daemon *d)
-{
-	const struct handover_hello *h;
-	const char *what;
-	char why[256];
-	int fd, err;
-
-	d->takeover_fd = -1;
-	fd = control_takeover_connect(d->cfg.instance, HANDOVER_VERSION);
-	if (fd == -ENOENT || fd == -ECONNREFUSED)
-		return 1;
-	if (fd < 0) {
-		pr_err("asking the running daemon to hand over failed: %s", strerror(-fd));
-		return fd;
-	}
-	d->ho_started_ms = now_ms();
-	err = handover_channel_setup(fd);
-	if (!err && peer_refused(fd))
-		err = -EPROTONOSUPPORT;
-	else if (!err)
-		err = expect(fd, HO_HELLO, &d->hello);
-	if (!err &&
-	    (d->hello.len < sizeof(*h) || (d->hello.n_fds != 0 && d->hello.n_fds != CUT_MAPS)))
-		err = -EPROTO;
-	if (err) {
-		if (err != -EPROTONOSUPPORT)
-			pr_err("taking over from the running daemon failed: %s",
-			       err == -EPROTO ? "it answered something else than a hello" :
-						strerror(-err));
-		close(fd);
-		return err;
-	}
-	h = (const struct handover_hello *)d->hello.data;
-	what = hello_mismatch(d, h);
-	if (what) {
-		snprintf(why, sizeof(why),
-			 "%s differ from the running daemon's (pid %u): a takeover keeps "
-			 "interfaces, mark, table, rule-priority and bpffs; stop it and start "
-			 "afresh to change them",
-			 what, h->pid);
-		pr_err("taking over refused: %s", why);
-		handover_abort(fd, why);
-		close(fd);
-		return -EINVAL;
-	}
-	d->takeover_fd = fd;
-	pr_notice("taking over from the running daemon (pid %u, %u connection(s))", h->pid,
-		  h->n_conns);
-	return 0;
-}
-
-/* The old daemon's sockmap maps, when it has them: its cut connections
- * stay in them. Whatever the configuration asks, they need serving. */
-static int takeover_cut(struct daemon *d)
-{
-	char why[256];
-	int err;
-
-	if (!d->hello.n_fds)
-		return 0;
-	err = cut_init_shared(&d->cut, d->hello.fds, why, sizeof(why));
-	if (err) {
-		pr_err("sockmap on the running daemon's maps failed: %s", why);
-		return err;
-	}
-	d->cut_ready = 1;
-	return 0;
-}
-
-static int adopt_listeners(struct daemon *d, struct handover_msg *msg)
-{
-	struct ho_listeners l;
-	int i, n = 0, fd, err = 0;
-
-	if (msg->len < sizeof(l))
-		return -EPROTO;
-	memcpy(&l, msg->data, sizeof(l));
-	d->proxy.stats = l.stats;
-	d->proxy.stats.active = 0;
-	d->proxy.next_id = l.next_id;
-	for (i = 0; i < CUTTHRU_LISTENER_SLOTS && !err; i++) {
-		if (!l.has[i])
-			continue;
-		if (n >= msg->n_fds)
-			return -EPROTO;
-		fd = msg->fds[n];
-		msg->fds[n++] = -1;
-		/* Into our sockmap before our filter replaces the old one: a SYN
-		 * finds this listener whichever program sees it. */
-		err = loader_set_listener(&d->loader, i, fd) ?:
-							       proxy_adopt_listener(&d->proxy, i, fd);
-		if (err)
-			close(fd);
-	}
-	if (!err && l.has_control && n < msg->n_fds) {
-		fd = msg->fds[n];
-		msg->fds[n++] = -1;
-		err = control_adopt(&d->control, &d->loop, d->cfg.instance, fd);
-		if (err)
-			close(fd);
-	}
-	if (!err && d->cfg.metrics[0]) {
-		fd = l.has_metrics && n < msg->n_fds ? msg->fds[n] : -1;
-		if (fd >= 0)
-			msg->fds[n++] = -1;
-		err = metrics_start_fd(&d->metrics, &d->loop, d->cfg.metrics, &d->report, fd);
-	}
-	return err;
-}
-
-/* GO, then the listeners and every connection the old daemon hands over;
- * nothing of it is served before the commit. */
-static int takeover_receive(struct daemon *d, char *why, size_t len)
-{
-	int fd = d->takeover_fd;
-	struct handover_msg msg = { 0 };
-	struct ho_end_batch end;
-	uint32_t me = (uint32_t)getpid();
-	uint8_t *used = calloc(CUTTHRU_CUT_SOCKS_MAX, 1);
-	int err;
-
-	d->control.handle = on_control;
-	d->control.takeover = on_takeover;
-	d->control.ctx = d;
-	d->report.proxy = &d->proxy;
-	d->report.started_ms = now_ms();
-	err = used ? handover_send(fd, HO_GO, &me, sizeof(me), NULL, 0) : -ENOMEM;
-	err = err ?: expect(fd, HO_LISTENERS, &msg);
-	err = err ?: adopt_listeners(d, &msg);
-	while (!err) {
-		handover_msg_free(&msg);
-		err = handover_recv(fd, &msg);
-		if (err || msg.type != HO_CONNS)
-			break;
-		err = handover_adopt_conns(&d->proxy, &msg, used, why, len);
-		if (err)
-			return err;
-	}
-	if (!err && (msg.type != HO_END_BATCH || msg.len < sizeof(end)))
-		err = -EPROTO;
-	if (!err) {
-		memcpy(&end, msg.data, sizeof(end));
-		d->ho_kept = end.kept;
-		d->ho_adopted = end.sent;
-		if (d->cut_ready)
-			cut_claim_slots(&d->cut, used);
-	}
-	if (err)
-		snprintf(why, len, "%s", strerror(-err));
-	handover_msg_free(&msg);
-	free(used);
-	return err;
-}
-
-/* Starts serving what was adopted after "from" (the connection list's
- * tail before adopting). */
-static void resume_from(struct daemon *d, struct list_node *from)
-{
-	struct list_node *node = from->next, *next;
-
-	while (node != &d->proxy.conns) {
-		next = node->next;
-		conn_resume(container_of(node, struct conn, link));
-		node = next;
-	}
-}
-
-static void on_drained(struct loop *loop, struct io *io, uint32_t events)
-{
-	struct daemon *d = io->ctx;
-	struct list_node *tail = d->proxy.conns.prev;
-	struct handover_msg msg;
-	uint8_t used[1];
-	char why[256];
-	int err;
-
-	(void)loop;
-	(void)events;
-	err = handover_recv(io->fd, &msg);
-	if (!err && msg.type == HO_CONNS) {
-		/* Allowed while the old daemon inspected: not cut yet, so no
-		 * flow slot is named. */
-		if (handover_adopt_conns(&d->proxy, &msg, used, why, sizeof(why)))
-			pr_err("a connection the old daemon finished inspecting: %s", why);
-		handover_msg_free(&msg);
-		resume_from(d, tail);
-		return;
-	}
-	handover_msg_free(&msg);
-	io_del(&d->loop, io);
-	close(io->fd);
-	io->fd = -1;
-}
-
-static int takeover_commit(struct daemon *d)
-{
-	struct handover_msg msg = { 0 };
-	int fd = d->takeover_fd, err;
-
-	err = handover_send(fd, HO_COMMIT, NULL, 0, NULL, 0) ?: expect(fd, HO_COMMITTED, &msg);
-	handover_msg_free(&msg);
-	if (err) {
-		pr_err("the running daemon did not confirm the takeover: %s", strerror(-err));
-		return err;
-	}
-	d->takeover_fd = -1; /* everything is ours now */
-	resume_from(d, &d->proxy.conns);
-	pr_notice("took over the listeners and %u connection(s) in %llu ms%s", d->ho_adopted,
-		  (unsigned long long)(now_ms() - d->ho_started_ms),
-		  d->ho_kept ? "; more follow as the old daemon finishes inspecting them" : "");
-	if (d->ho_kept && !io_add(&d->loop, &d->ho_peer, fd, EPOLLIN, on_drained, d))
-		return 0;
-	close(fd);
-	return 0;
-}
-
-/* A takeover that failed before the commit: the old daemon keeps
- * everything, so nothing of it is reset, detached or removed here. */
-static void takeover_abandon(struct daemon *d, const char *why)
-{
-	struct list_node *node, *next;
-
-	handover_abort(d->takeover_fd, why);
-	close(d->takeover_fd);
-	d->takeover_fd = -1;
-	pr_err("taking over failed, the running daemon goes on: %s", why);
-	d->loader.n_att = 0;
-	if (!d->proxy.loop)
-		return;
-	for (node = d->proxy.conns.next; node != &d->proxy.conns; node = next) {
-		next = node->next;
-		conn_release(container_of(node, struct conn, link));
-	}
-	proxy_close_listeners(&d->proxy);
-	control_release(&d->control);
 }
 
 /* Everything that needed more than CAP_NET_ADMIN is done: keep only what
@@ -875,6 +424,7 @@ static int open_metrics(struct daemon *d)
  * from a running daemon with every connection it holds. */
 static int open_or_take(struct daemon *d, char *why, size_t len)
 {
+	wire_control(d);
 	if (d->takeover_fd < 0)
 		return open_control(d) ?: open_metrics(d) ?: open_listeners(d);
 	return takeover_receive(d, why, len);
@@ -910,6 +460,11 @@ static int run_daemon(struct daemon *d)
 		return err;
 	}
 	raise_fd_limit();
+	/* Before anything is loaded, opened or dropped (restart.h). */
+	err = restarter_start(&d->restarter, program_argv);
+	if (err)
+		pr_warn("restart in place unavailable: starting its helper failed: %s",
+			strerror(-err));
 	err = loop_init(&d->loop);
 	if (err)
 		return err;
@@ -951,13 +506,7 @@ static int run_daemon(struct daemon *d)
 		pr_err("event loop failed: %s", strerror(-err));
 	else if (d->failed)
 		err = -EIO;
-	if (d->handed_over) {
-		/* The new daemon owns the filter, routes, pins and quads. */
-		if (d->proxy.handover_fd >= 0)
-			handover_send(d->proxy.handover_fd, HO_END, NULL, 0, NULL, 0);
-		d->loader.n_att = 0;
-		d->routing_installed = 0;
-	}
+	takeover_leave(d);
 	/* Stop accepting and reset what is open before the programs go, so no
 	 * packet of a live connection is forwarded to a server that never
 	 * knew it. */
@@ -980,6 +529,7 @@ out_proxy:
 		cut_close(&d->cut);
 	loader_close(&d->loader);
 out_loop:
+	restarter_stop(&d->restarter);
 	handover_msg_free(&d->hello);
 	loop_close(&d->loop);
 	return err;
@@ -1037,7 +587,8 @@ static int cmd_check_config(int argc, char **argv)
 	return 0;
 }
 
-/* reload, status, conns, stats [--json] [--instance NAME]: ask the daemon. */
+/* reload, restart, status, conns, stats [--json] [--instance NAME]: ask the
+ * daemon. */
 static int cmd_control(int argc, char **argv)
 {
 	const char *instance = DEFAULT_INSTANCE;
@@ -1106,16 +657,17 @@ static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "run", cmd_run },	   { "check-config", cmd_check_config },
-	{ "reload", cmd_control }, { "status", cmd_control },
-	{ "conns", cmd_control },  { "stats", cmd_control },
-	{ "detach", cmd_detach },
+	{ "run", cmd_run },	    { "check-config", cmd_check_config },
+	{ "reload", cmd_control },  { "status", cmd_control },
+	{ "conns", cmd_control },   { "stats", cmd_control },
+	{ "restart", cmd_control }, { "detach", cmd_detach },
 };
 
 int main(int argc, char **argv)
 {
 	size_t i;
 
+	program_argv = argv;
 	if (argc < 2) {
 		cli_usage(stderr);
 		return EXIT_USAGE;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "log.h"
 #include "notify.h"
@@ -39,6 +40,17 @@ void notify_reloading(void)
 void notify_reloaded(const char *status)
 {
 	notify("reloaded", sd_notifyf(0, "READY=1\nSTATUS=%s", status ? status : "ready"));
+}
+
+void notify_main_pid(int pid)
+{
+	notify("the new main process", sd_notifyf(0, "MAINPID=%d", pid));
+}
+
+void notify_ready_as_main(const char *status)
+{
+	notify("ready", sd_notifyf(0, "MAINPID=%d\nREADY=1\nSTATUS=%s", (int)getpid(),
+				   status ? status : "ready"));
 }
 
 void notify_stopping(void)

@@ -11,6 +11,12 @@ void notify_ready(const char *status);
  * whether the new configuration was taken or refused. */
 void notify_reloading(void);
 void notify_reloaded(const char *status);
+/* Zero-downtime restart under systemd: the old main process names its
+ * successor ("MAINPID=" the new pid) before it exits; the successor,
+ * ready, names itself with READY=1 (accepted once it is the main process,
+ * or at once with NotifyAccess=all). */
+void notify_main_pid(int pid);
+void notify_ready_as_main(const char *status);
 /* Shutdown starts: "STOPPING=1". */
 void notify_stopping(void);
 

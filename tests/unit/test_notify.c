@@ -127,6 +127,25 @@ static void test_stopping(void **state)
 	assert_false(has_line(msg, "READY=1"));
 }
 
+/* A restart in place: the old main process names the new one, which then
+ * names itself along with READY=1. */
+static void test_main_pid_handover(void **state)
+{
+	struct fixture *fx = *state;
+	char msg[512], want[64];
+
+	notify_main_pid(4242);
+	receive(fx, msg, sizeof(msg), 1000);
+	assert_string_equal(msg, "MAINPID=4242");
+
+	notify_ready_as_main("serving");
+	receive(fx, msg, sizeof(msg), 1000);
+	snprintf(want, sizeof(want), "MAINPID=%d", (int)getpid());
+	assert_true(has_line(msg, want));
+	assert_true(has_line(msg, "READY=1"));
+	assert_true(has_line(msg, "STATUS=serving"));
+}
+
 /* Not started by systemd: nothing is sent anywhere, nothing fails. */
 static void test_silent_without_notify_socket(void **state)
 {
@@ -138,6 +157,8 @@ static void test_silent_without_notify_socket(void **state)
 	notify_reloading();
 	notify_reloaded(NULL);
 	notify_stopping();
+	notify_main_pid(4242);
+	notify_ready_as_main(NULL);
 	receive(fx, msg, sizeof(msg), 100);
 	assert_string_equal(msg, "");
 }
@@ -149,6 +170,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_is_reloading_then_ready, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_main_pid_handover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_without_notify_socket, setup, teardown),
 	};
 
