@@ -27,7 +27,20 @@ PAUSE_S = 0.025  # a slow-ish sender: about 3 s per stream
 GATE_S = 30  # the longest a stream's last piece waits for the takeover
 SHORT_MAX = 400
 SHORT_SECONDS = 5.0
-HO_MAGIC, HO_VERSION, HO_GO = 0x43544F48, 1, 2
+HO_MAGIC, HO_GO = 0x43544F48, 2
+
+
+def handover_version():
+    """HANDOVER_VERSION as the daemon under test was built with it."""
+    header = os.path.join(os.path.dirname(__file__), "..", "..", "user", "handover.h")
+    with open(header) as f:
+        for line in f:
+            if line.startswith("#define HANDOVER_VERSION "):
+                return int(line.split()[2])
+    raise AssertionError("no HANDOVER_VERSION in user/handover.h")
+
+
+HO_VERSION = handover_version()
 
 
 @pytest.fixture
@@ -295,7 +308,7 @@ def test_broken_takeover_leaves_old_daemon_serving(topo):
     # A new daemon that says GO, takes the listeners and one connection,
     # then dies before committing.
     peer = control_connect(old.instance)
-    peer.sendall(b"takeover 1\n")
+    peer.sendall(b"takeover %d\n" % HO_VERSION)
     assert read_message(peer)[0] == 1  # HELLO
     peer.sendall(struct.pack("=IHHII", HO_MAGIC, HO_VERSION, HO_GO, 4, 0) + struct.pack("I", 4242))
     kinds = [read_message(peer)[0]]
@@ -603,7 +616,10 @@ class DigestServer:
 
     def __init__(self, lsock):
         self.lsock, self.errors = lsock, []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    close = StreamServer.close
 
     def serve(self):
         while True:
