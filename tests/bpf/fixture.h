@@ -96,8 +96,8 @@ int fixture_test_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *r
 int fixture_read_xdp_counters(struct fixture *fx, struct cutthru_counter sum[CUTTHRU_REASONS]);
 /* One frame through cutthru_xdp with BPF_PROG_TEST_RUN: its return value
  * and the frame it left (*out_len: out's size in, the frame's length out). */
-int fixture_xdp_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *retval,
-		    __u8 *out, __u32 *out_len);
+int fixture_xdp_run(struct fixture *fx, const __u8 *frame, size_t len, __u32 *retval, __u8 *out,
+		    __u32 *out_len);
 /* "DROP_NO_CONN" and the like. */
 const char *fixture_reason_name(__u32 reason);
 
