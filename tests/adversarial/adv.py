@@ -227,21 +227,6 @@ def tcp_bytes(l3, seg):
     return bytes(l3 / seg)[len(bytes(l3)):]
 
 
-def queue_seqs(sock):
-    """(snd_nxt, rcv_nxt) of a connected TCP socket, read in repair mode."""
-    TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
-    TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
-    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
-        snd = sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
-        rcv = sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
-    finally:
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
-    return snd, rcv
-
-
 def path_mtu(sock):
     IP_MTU, IPV6_MTU = 14, 24
     if sock.family == socket.AF_INET6:

@@ -20,7 +20,8 @@ from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
-from adv import PAYLOAD_MARK, ip4, ip6, link_mac, path_mtu, queue_seqs, tcp_bytes, tcp_seg
+from adv import PAYLOAD_MARK, ip4, ip6, link_mac, path_mtu, tcp_bytes, tcp_seg
+from peers import queue_seqs  # tests/net, on the path adv set
 from topo import CLIENT4, CLIENT6, PROXY_C4, PROXY_C6, SERVER4, SERVER6
 
 def addr(family):

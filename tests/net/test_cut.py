@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from peers import EchoServer, Thread, pattern_chunks, recv_all, send_pattern
-from topo import CLIENT4, REPO, SERVER4, SERVER6, run
+from peers import EchoServer, Thread, pattern_chunks, queue_seqs, recv_all, send_pattern
+from topo import REPO, SERVER4, SERVER6, run
 
 PATHS = ["copy", "splice", "sockmap"]
 FAMILIES = [pytest.param(SERVER4, id="ipv4"), pytest.param(SERVER6, id="ipv6")]
@@ -177,21 +177,6 @@ def test_quad_list_three_times_overfull_every_connection_works(topo):
         s.close()
     server.close()
     d.assert_clean_exit()
-
-
-def queue_seqs(sock):
-    """(snd_nxt, rcv_nxt) of a connected TCP socket, read in repair mode."""
-    TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ = 19, 20, 21
-    TCP_RECV_QUEUE, TCP_SEND_QUEUE = 1, 2
-    sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
-        snd = sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
-        rcv = sock.getsockopt(socket.IPPROTO_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
-    finally:
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
-    return snd, rcv
 
 
 def checksum(data):
