@@ -198,11 +198,11 @@ static __always_inline int steer_syn_to_timewait(struct __sk_buff *skb, const st
 						 const struct cutthru_service *svc,
 						 struct bpf_sock *tw)
 {
-	int err = prefilter_syn(pkt, svc->id, SYN_TAKE);
+	int err;
 
-	if (err) {
+	if (syn_over_rate(pkt, SYN_TAKE)) {
 		bpf_sk_release(tw);
-		return err;
+		return CUTTHRU_DROP_SYN_RATE;
 	}
 	err = assign(skb, tw);
 	if (err)
@@ -218,8 +218,8 @@ static __always_inline struct bpf_sock *listener_for(const struct packet *pkt)
 	return bpf_map_lookup_elem(&listeners, &slot);
 }
 
-/* A new connection to a protected service, past prefilter_syn(): into the
- * listener. */
+/* A new connection to a protected service, past refuse_syn() and the SYN
+ * rate: into the listener. */
 static __always_inline int steer_syn(struct __sk_buff *skb, const struct packet *pkt,
 				     const struct cutthru_service *svc)
 {
@@ -320,9 +320,12 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 		if (!from_svc)
 			return CUTTHRU_PASS_UNPROTECTED;
 	}
-	if (to_svc && is_pure_syn(pkt) && source_blocked(to_svc, pkt))
-		return CUTTHRU_DROP_AUTH_BLOCKED;
+	if (to_svc && is_pure_syn(pkt)) {
+		int reason = refuse_syn(pkt, to_svc);
 
+		if (reason)
+			return reason;
+	}
 	owner = find_owner(skb, pkt);
 	if (owner) {
 		if (to_svc && is_pure_syn(pkt) && owner->state == BPF_TCP_TIME_WAIT)
@@ -331,10 +334,8 @@ static __always_inline int classify_tcp(struct __sk_buff *skb, const struct pack
 				  to_svc ? CUTTHRU_DIR_TO_SERVER : CUTTHRU_DIR_TO_CLIENT);
 	}
 	if (to_svc && is_pure_syn(pkt)) {
-		int reason = prefilter_syn(pkt, to_svc->id, SYN_TAKE);
-
-		if (reason)
-			return reason;
+		if (syn_over_rate(pkt, SYN_TAKE))
+			return CUTTHRU_DROP_SYN_RATE;
 		if (source_forwarded(to_svc->id, pkt->tuple.family, &pkt->tuple.saddr))
 			return CUTTHRU_PASS_AUTHENTICATED;
 		return steer_syn(skb, pkt, to_svc);

@@ -2,8 +2,8 @@
 /*
  * The decisions the TC program (intercept.bpf.c) and the XDP prefilter
  * (xdp.bpf.c) both make, written once so that the two cannot drift: the
- * policy look-ups, and the verdict on a connection request to a protected
- * service (blocked source, source not admitted, SYN above its prefix's
+ * policy look-ups, and the verdicts on a connection request to a protected
+ * service (source not admitted, blocked source, SYN above its prefix's
  * rate).
  */
 #ifndef CUTTHRU_BPF_PREFILTER_H
@@ -157,17 +157,21 @@ static __always_inline int syn_over_rate(const struct packet *pkt, enum syn_toke
 }
 
 /*
- * The verdict on a pure SYN to a protected service that no socket of a
- * live connection owns: 0 when it may go on to the listener, else the drop
- * reason. The blocked-source test comes before (see classify_tcp()).
+ * The verdict on a pure SYN to a protected service that needs no socket:
+ * 0, or the drop reason. A source not admitted, or admitted but blocked
+ * after failed logins, is refused even on the 4-tuple of a connection it
+ * holds (a retransmitted SYN there has nothing to add: the proxy's socket
+ * retransmits its own SYN-ACK, an established one would only send a
+ * challenge ACK). Admission first: a flood comes from sources not
+ * admitted, and then costs two look-ups. Only an admitted source can have
+ * failed a login, so only its SYNs look for a block.
  */
-static __always_inline int prefilter_syn(const struct packet *pkt, __u32 service_id,
-					 enum syn_token take)
+static __always_inline int refuse_syn(const struct packet *pkt, const struct cutthru_service *svc)
 {
-	if (!is_admitted(service_id, pkt))
+	if (!is_admitted(svc->id, pkt))
 		return CUTTHRU_DROP_NOT_ADMITTED;
-	if (syn_over_rate(pkt, take))
-		return CUTTHRU_DROP_SYN_RATE;
+	if (source_blocked(svc, pkt))
+		return CUTTHRU_DROP_AUTH_BLOCKED;
 	return 0;
 }
 

@@ -73,15 +73,13 @@ static __always_inline int in_quad_list(const struct packet *pkt)
 
 static __always_inline int judge_syn(const struct packet *pkt, const struct cutthru_service *svc)
 {
-	int reason;
+	int reason = refuse_syn(pkt, svc);
 
-	/* As in classify_tcp(): before the socket table is looked at. */
-	if (source_blocked(svc, pkt))
-		return CUTTHRU_DROP_AUTH_BLOCKED;
-	reason = prefilter_syn(pkt, svc->id, SYN_LOOK);
-	if (reason && in_quad_list(pkt))
-		return 0;
-	return reason;
+	if (reason)
+		return reason;
+	if (syn_over_rate(pkt, SYN_LOOK) && !in_quad_list(pkt))
+		return CUTTHRU_DROP_SYN_RATE;
+	return 0;
 }
 
 static __always_inline int classify_syn(struct xdp_md *ctx)
@@ -125,7 +123,8 @@ int cutthru_xdp(struct xdp_md *ctx)
 	c = bpf_map_lookup_elem(&xdp_counters, &key);
 	if (c) {
 		c->packets++;
-		c->bytes += bpf_xdp_get_buff_len(ctx);
+		/* Linear (see above): no bpf_xdp_get_buff_len() call. */
+		c->bytes += ctx->data_end - ctx->data;
 	}
 	return XDP_DROP;
 }
