@@ -202,7 +202,8 @@ def _setns(path):
 class Topology:
     """client -- router -- server, three namespaces with a random tag."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, queues=1):
+        self.queues = str(queues)  # of the client's veth pair, each way
         self.tag = "bn" + secrets.token_hex(3)
         self.client, self.router, self.server = (f"{self.tag}{n}" for n in ("c", "p", "s"))
         self.if_c, self.if_s = f"{self.tag}c0", f"{self.tag}s0"          # client's, server's
@@ -219,8 +220,9 @@ class Topology:
             run("ip", "-n", ns, "link", "set", "lo", "up")
             self.sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")
             self.sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")
-        run("ip", "link", "add", self.if_c, "netns", c, "type", "veth", "peer", "name",
-            self.if_rc, "netns", p)
+        q = ("numtxqueues", self.queues, "numrxqueues", self.queues)
+        run("ip", "link", "add", self.if_c, "netns", c, *q, "type", "veth", "peer", "name",
+            self.if_rc, "netns", p, *q)
         run("ip", "link", "add", self.if_s, "netns", s, "type", "veth", "peer", "name",
             self.if_rs, "netns", p)
         for ns, dev, v4, v6 in ((c, self.if_c, CLIENT4, CLIENT6), (p, self.if_rc, ROUTER_C4, ROUTER_C6),

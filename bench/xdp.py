@@ -17,7 +17,9 @@ Configurations, each in fresh namespaces per repetition:
                flood source and the veth cost by themselves
 
 trafgen (netsniff-ng) floods SERVER4:8080 with SYNs from random addresses of
-198.18.2.0/24 and random ports, pinned to CPU 1, for FLOOD seconds. Measured:
+198.18.2.0/24 and random ports, on CPU 1, for FLOOD seconds; so does an XDP
+program (bench/xdpflood.c) with XDP frames, faster. The admitted client, the
+proxy and the server run on CPU 0, their packets in a veth queue of their own. Measured:
 packets dropped per second by the filter, machine CPU-seconds (and softirq
 CPU-seconds) per million packets dropped, and the admitted client's
 connection rate and p99 connect time (bench/connrate.c, 100-byte request
@@ -57,11 +59,22 @@ FLOOD_NET = "198.18.2"  # the flood's sources: not admitted
 ADMITTED = "198.18.1.0/24"
 CONFIGS = ["xdp-native", "xdp-generic", "tc-only", "nft-ingress", "floor"]
 # trafgen: frames sent through a packet socket, so each arrives in the
-# router as an skb already (as the issue asks); xdpframes: XDP frames
-# (bench/xdpflood.c), which the router's veth receives as a NIC driver
-# receives DMA buffers, before any skb.
+# router as an skb already (as the issue asks); a native XDP program on veth
+# sees it only after veth has copied it into an xdp buffer of its own.
+# xdpframes: frames made by an XDP program (bench/xdpflood.c), which the
+# router's veth receives as a NIC driver receives DMA buffers, before any
+# skb, and many times faster than trafgen can make them.
 SOURCES = ["trafgen", "xdpframes"]
+# The flood and everything the router does with it on one CPU (veth runs
+# the receiving side on the sender's CPU); the admitted client, the proxy
+# and the server on the other, their packets in the veth queue of their own
+# CPU (XPS), as a multi-queue NIC would keep them apart.
 FLOOD_CPU = 1
+CLIENT_CPU = 0
+QUEUES = 2
+# Then the XDP frames once more, with the router's receive side on a CPU
+# of its own: what one router CPU can drop (see one_capacity()).
+CAPACITY = "capacity"
 
 log = bench.log
 run = bench.run
@@ -81,6 +94,63 @@ def cpu_jiffies(cpu=None):
                 v = [int(x) for x in w[1:]]
                 return sum(v[:8]) - v[3] - v[4], v[6], sum(v[:8])
     raise BenchError(f"no {want} in /proc/stat")
+
+
+def task_cpu_s(pid):
+    """User + system CPU-seconds of a task (a kernel thread's are all system)."""
+    with open(f"/proc/{pid}/stat") as f:
+        w = f.read().rsplit(")", 1)[1].split()
+    return (int(w[11]) + int(w[12])) / bench.CLK_TCK
+
+
+def napi_threads():
+    """{pid: comm} of the kernel's threaded-NAPI tasks."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm.startswith("napi/"):
+            out[int(d)] = comm
+    return out
+
+
+class RouterThreads:
+    """The router's client-side veth with its NAPI in kernel threads pinned
+    to CLIENT_CPU, away from the flood: all that the router does with a
+    received frame (XDP, the skb, GRO, TC, nftables) runs in them, so their
+    CPU time is the router's receive work alone, the flood source's left
+    out, and a flood faster than they can drop keeps them busy."""
+
+    def __init__(self, topo):
+        self.topo, self.pids = topo, []
+
+    def _threaded(self, on):
+        run("ip", "netns", "exec", self.topo.router, "sh", "-c",
+            f"echo {on} > /sys/class/net/{self.topo.if_rc}/threaded")
+
+    def __enter__(self):
+        before = napi_threads()
+        self._threaded(1)
+        want = ("napi/" + self.topo.if_rc)[:15]
+        self.pids = [pid for pid, comm in napi_threads().items()
+                     if pid not in before and comm.startswith(want)]
+        if not self.pids:
+            self._threaded(0)
+            raise BenchError(f"threaded NAPI on {self.topo.if_rc}: no thread appeared")
+        for pid in self.pids:
+            os.sched_setaffinity(pid, {CLIENT_CPU})
+        return self
+
+    def cpu_s(self):
+        return sum(task_cpu_s(pid) for pid in self.pids)
+
+    def __exit__(self, *exc):
+        self._threaded(0)
 
 
 def link_stats(ns, dev):
@@ -115,7 +185,8 @@ class Filter:
             run("ip", "netns", "exec", t.router, "nft", "-f", path)
             return
         mode = {"xdp-native": "native", "xdp-generic": "generic", "tc-only": "off"}[self.name]
-        self.proc = t.start(t.router, [self.args.cutthru, "run", "-i", t.if_rc, "-i", t.if_rs,
+        self.proc = t.start(t.router, ["taskset", "-c", str(CLIENT_CPU), self.args.cutthru, "run",
+                                       "-i", t.if_rc, "-i", t.if_rs,
                                        "--protect", f"{SERVER4}:{PORT}", "--allow", ADMITTED,
                                        "--xdp", mode, "--instance", self.instance, "-q"],
                             "cutthru")
@@ -166,7 +237,9 @@ class Filter:
 def trafgen_conf(tmp, router_mac):
     path = os.path.join(tmp, "syn.trafgen")
     with open(path, "w") as f:
-        f.write("{\n"
+        # trafgen pins its Nth process to CPU N whatever taskset says: all
+        # processes, the packet on FLOOD_CPU only (the others send nothing).
+        f.write(f"cpu({FLOOD_CPU}): {{\n"
                 f"  eth(da={router_mac}),\n"
                 f"  ipv4(sa={FLOOD_NET}.1, sa[3]=drnd(), da={SERVER4}, ttl=64, df),\n"
                 f"  tcp(sp=drnd(), dp={PORT}, seq=drnd(), syn, window=64240)\n"
@@ -175,7 +248,8 @@ def trafgen_conf(tmp, router_mac):
 
 
 def connrate(topo, bins, seconds):
-    r = run("ip", "netns", "exec", topo.client, bins["connrate"], "-a", SERVER4, "-p", str(PORT),
+    r = run("ip", "netns", "exec", topo.client, "taskset", "-c", str(CLIENT_CPU), bins["connrate"],
+            "-a", SERVER4, "-p", str(PORT),
             "-t", "1", "-c", "4", "-d", str(seconds), "-n", "1000000", "-o", "3000", check=False,
             timeout=seconds + 30)
     try:
@@ -184,10 +258,19 @@ def connrate(topo, bins, seconds):
         raise BenchError(f"connrate: {r.stdout.strip()} {r.stderr.strip()}")
 
 
+def queue_per_cpu(topo):
+    """What the client's side sends from CPU n leaves by its veth's queue n
+    and so reaches the router's receive queue n (veth maps one to the
+    other): the flood's queue is not the admitted client's."""
+    for q in range(QUEUES):
+        run("ip", "netns", "exec", topo.client, "sh", "-c",
+            f"echo {1 << q:x} > /sys/class/net/{topo.if_c}/queues/tx-{q}/xps_cpus")
+
+
 def flood_argv(source, args, topo, conf, mac):
     if source == "trafgen":
         return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
-                "trafgen", "-o", topo.if_c, "-i", conf, "-P", "1", "-q"]
+                "trafgen", "-o", topo.if_c, "-i", conf, "-P", str(FLOOD_CPU + 1), "-q"]
     return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
             args.xdpflood, "-i", topo.if_c, "-m", mac, "-s", f"{FLOOD_NET}.1", "-d", SERVER4,
             "-p", str(PORT), "-o", args.xdpflood_obj]
@@ -255,14 +338,38 @@ def one_flood(name, source, args, bins, topo, flt, conf, mac):
     return res
 
 
+def one_capacity(name, args, topo, flt, conf, mac):
+    """What one router CPU drops when it does nothing else: XDP frames from
+    CPU FLOOD_CPU, the router's receive side in threads on CLIENT_CPU (no
+    client test: that CPU is the router's now)."""
+    bench.wait_quiet(5)
+    with RouterThreads(topo) as threads:
+        x0, t0 = flt.dropped()
+        r0, w0 = threads.cpu_s(), time.monotonic()
+        flood = topo.start(topo.client, flood_argv("xdpframes", args, topo, conf, mac),
+                           "capacity")
+        flood.wait(args.flood + 10)
+        r1, w1 = threads.cpu_s(), time.monotonic()
+        x1, t1 = flt.dropped()
+    dropped, seconds, busy = (x1 - x0) + (t1 - t0), w1 - w0, r1 - r0
+    if dropped < 1000 or busy <= 0:
+        raise BenchError(f"{name}/capacity: {dropped} dropped in {busy:.2f} CPU-s")
+    res = {"pps": dropped / seconds, "router_cpu_s_per_mpkt": busy / (dropped / 1e6),
+           "router_cpus_busy": busy / seconds}
+    log(f"  {name}/capacity: {res['pps'] / 1e6:.2f} Mpps dropped by the router's CPU "
+        f"{CLIENT_CPU} ({res['router_cpus_busy'] * 100:.0f}% busy), "
+        f"{res['router_cpu_s_per_mpkt'] * 1000:.0f} ns per packet")
+    return res
+
+
 def one_rep(name, args, bins, tmp):
     """Fresh namespaces; one flood from each source. Returns {source: numbers}."""
-    topo = bench.Topology(tmp).up()
+    topo = bench.Topology(tmp, queues=QUEUES).up()
     flt = Filter(name, topo, args, tmp)
     out = {}
     try:
-        topo.start(topo.server, [bins["benchsrv"], "-b", SERVER4, "-T", "120", f"rr:{PORT}"],
-                   "benchsrv")
+        topo.start(topo.server, ["taskset", "-c", str(CLIENT_CPU), bins["benchsrv"], "-b",
+                                 SERVER4, "-T", "120", f"rr:{PORT}"], "benchsrv")
         deadline = time.time() + 10
         while "listening" not in topo.logtext("benchsrv"):
             if time.time() > deadline:
@@ -273,11 +380,13 @@ def one_rep(name, args, bins, tmp):
             # The veth takes XDP frames only with its NAPI on (GRO), and
             # then builds an skb for each, as a NIC driver would.
             run("ip", "netns", "exec", topo.router, "ethtool", "-K", topo.if_rc, "gro", "on")
+        queue_per_cpu(topo)
         mac = json.loads(run("ip", "-n", topo.router, "-j", "link", "show",
                              topo.if_rc).stdout)[0]["address"]
         conf = trafgen_conf(tmp, mac)
         for source in SOURCES:
             out[source] = one_flood(name, source, args, bins, topo, flt, conf, mac)
+        out[CAPACITY] = one_capacity(name, args, topo, flt, conf, mac)
         return out
     finally:
         topo.down()
@@ -303,18 +412,31 @@ KEYS = ("pps", "cpu_s_per_mpkt", "flood_cpu_s_per_mpkt", "sent_pps", "softirq_s_
         "rate_before", "rate_during", "p99_before_us", "p99_during_us", "keep", "cpus_busy")
 
 
+def rep_ratios(results, source, a="xdp-native", b="nft-ingress"):
+    """a's packets per second over b's, in each repetition both finished."""
+    pairs = zip(results.get(a, []), results.get(b, []))
+    return [x[source]["pps"] / y[source]["pps"] for x, y in pairs
+            if x and y and source in x and source in y]
+
+
 def summarize(results):
     """{source: {config: medians over the repetitions}}."""
     out = {}
     for source in SOURCES:
         for name, reps in results.items():
-            runs = [r[source] for r in reps if source in r]
+            runs = [r[source] for r in reps if r and source in r]
             if not runs:
                 continue
             m = {k: statistics.median(r[k] for r in runs) for k in KEYS}
             m["conn_failed"] = sum(r["conn_failed"] for r in runs)
             m["reps"] = len(runs)
             out.setdefault(source, {})[name] = m
+    for name, reps in results.items():
+        runs = [r[CAPACITY] for r in reps if r and CAPACITY in r]
+        if runs:
+            out.setdefault(CAPACITY, {})[name] = {
+                k: statistics.median(r[k] for r in runs)
+                for k in ("pps", "router_cpu_s_per_mpkt", "router_cpus_busy")}
     return out
 
 
@@ -362,7 +484,7 @@ SOURCE_TITLES = {
 }
 
 
-def write_markdown(path, summary, ns, meta, problems):
+def write_markdown(path, summary, ns, meta, problems, results):
     L = ["# XDP prefilter benchmark (`make bench-xdp`)", ""]
     L.append(f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, "
              f"{meta['reps']} repetition(s) of a {meta['flood']} s flood per configuration and "
@@ -392,7 +514,12 @@ def write_markdown(path, summary, ns, meta, problems):
             per_cpu = b["flood_cpu_s_per_mpkt"] / a["flood_cpu_s_per_mpkt"]
             L.append(f"XDP native against the nftables ingress rule: {a['pps'] / b['pps']:.2f}× "
                      f"the packets per second, {per_cpu:.2f}× the packets per CPU-second of the "
-                     "flood CPU (target ≥ 3×).")
+                     "flood CPU, from the medians (target ≥ 3×).")
+            ratios = rep_ratios(results, source)
+            if ratios:
+                L.append(f"Within each repetition (the two run minutes apart): median "
+                         f"{statistics.median(ratios):.2f}× (" +
+                         ", ".join(f"{r:.2f}×" for r in ratios) + ").")
             if "floor" in sm and source == "xdpframes":
                 floor = sm["floor"]["flood_cpu_s_per_mpkt"]
                 above = {n: (sm[n]["flood_cpu_s_per_mpkt"] - floor) * 1000 for n in CONFIGS
@@ -404,6 +531,28 @@ def write_markdown(path, summary, ns, meta, problems):
                          (f"; nftables costs {above['nft-ingress'] / above['xdp-native']:.1f}× "
                           "what the XDP prefilter does." if above.get("xdp-native", 0) > 0 and
                           "nft-ingress" in above else "."))
+            L.append("")
+    cap = summary.get(CAPACITY, {})
+    if cap:
+        L.append(f"XDP frames again, the router's receive side in threaded NAPI on CPU "
+                 f"{CLIENT_CPU}, away from the flood on CPU {FLOOD_CPU} (no client test):")
+        L.append("")
+        L.append("| configuration | dropped Mpps | router CPU busy | router ns per packet |")
+        L.append("| --- | ---: | ---: | ---: |")
+        for n in CONFIGS:
+            if n in cap:
+                x = cap[n]
+                L.append(f"| {n} | {x['pps'] / 1e6:.2f} | {x['router_cpus_busy'] * 100:.0f}% | "
+                         f"{x['router_cpu_s_per_mpkt'] * 1000:.0f} |")
+        L.append("")
+        ratios = rep_ratios(results, CAPACITY)
+        if ratios:
+            L.append(f"XDP native against the nftables ingress rule: median "
+                     f"{statistics.median(ratios):.2f}× the packets per second (" +
+                     ", ".join(f"{r:.2f}×" for r in ratios) + "). Each frame now crosses from "
+                     "one CPU's cache to the other's, and the router's price per packet is "
+                     "mostly that crossing (and the page's return to the flood's page pool), "
+                     "which every configuration pays alike.")
             L.append("")
     L.append("ns per packet through `BPF_PROG_TEST_RUN` (repeat "
              f"{meta['repeat']}, minimum and median of 5 runs; target for XDP's drop ≤ 50 ns):")
@@ -421,31 +570,41 @@ def write_markdown(path, summary, ns, meta, problems):
     L.append("")
     L.append(f"- Floods: SYNs to {SERVER4}:{PORT} from random addresses of {FLOOD_NET}.0/24 "
              f"and random ports (the admitted prefix is {ADMITTED}), from the client namespace, "
-             f"pinned to CPU {FLOOD_CPU}, {meta['flood']} s each. On veth the receiving side runs "
-             "on the sender's CPU (softirq or the veth's NAPI), so the flood source and the "
-             "filter share that CPU: a cheaper drop shows as more packets per second.")
-    L.append("- trafgen's frames come from a packet socket: on veth each reaches the router as "
-             "an skb with page fragments, which a native XDP program on veth receives only after "
-             "veth copies it into a page of its own (256 bytes of headroom, one linear buffer) "
-             "and queues it through its NAPI ring. The XDP frames flood (an XDP program run by "
-             "`BPF_PROG_TEST_RUN` in live-frames mode on the client's veth, returning XDP_TX) "
-             "hands the router's veth xdp_frames: native XDP drops them without an skb; for the "
-             "other configurations the veth builds one (GRO turned on so that it accepts them), "
-             "as a NIC driver does.")
+             f"on CPU {FLOOD_CPU}, {meta['flood']} s each (trafgen pins its Nth process to CPU "
+             f"N whatever taskset says, so its packet is given to CPU {FLOOD_CPU}'s process "
+             "alone). On veth the receiving side runs on the sender's CPU, so the flood and "
+             f"everything the router does with it share CPU {FLOOD_CPU}: a cheaper drop shows as "
+             "more packets per second, until the flood source is the limit.")
+    L.append(f"- The admitted client, the proxy and the server run on CPU {CLIENT_CPU}. The "
+             f"client's veth has {QUEUES} queues each way and XPS sends what CPU n sends by queue "
+             "n, which veth delivers to the router's receive queue n: the flood fills its own "
+             "queue, not the client's, as a multi-queue NIC spreads flows over its queues.")
+    L.append("- trafgen makes about 1 Mpps from one CPU, less than any of the filters can drop: "
+             "with it every configuration drops (nearly) all that is sent, and the packets per "
+             "second are the flood source's limit, not the filter's. Its frames come from a "
+             "packet socket: on veth each reaches the router as an skb, which a native XDP "
+             "program on veth receives only after veth copies it into a page of its own (256 "
+             "bytes of headroom, one linear buffer). The XDP frames flood (an XDP program run "
+             "by `BPF_PROG_TEST_RUN` in live-frames mode on the client's veth, returning "
+             "XDP_TX) hands the router's veth xdp_frames, over ten times faster: native XDP "
+             "drops them without an skb; for the other configurations the veth builds one (GRO "
+             "turned on so that it accepts them), as a NIC driver does. That flood is the one "
+             "that measures the filters.")
     L.append(f"- CPU: busy jiffies of CPU {FLOOD_CPU} (the flood source and the receiving side) "
              "per million packets the filter dropped; machine: both CPUs, also the admitted "
              "client's test and whatever else ran. Sent (trafgen): the client veth's transmitted "
              "packets; what was sent but not dropped by the filter was lost before it (the "
              "receiving queue overflowing).")
-    L.append("- Admitted client: bench/connrate.c from 198.18.1.2, 1 thread, 4 connections in "
-             "flight, 100-byte request and reply; before the flood and during it.")
+    L.append(f"- Admitted client: bench/connrate.c from 198.18.1.2 on CPU {CLIENT_CPU}, 1 thread, "
+             "4 connections in flight, 100-byte request and reply; before the flood and during "
+             "it.")
     L.append("- nft-ingress runs no cutthru: its admitted connections are forwarded, not proxied; "
              "the three cutthru configurations proxy them. The floor drops everything, the "
              "client's packets too (no client test); it is a floor for the XDP frames only: "
              "with trafgen, native XDP on veth pays the copy described above, which the skb "
              "paths do not.")
     L.append("- The ns table's frames: syn_not_admitted to the IPv4 service (whose policy has a "
-             "login limiter: one more look-up) and to the IPv6 one (none), an admitted SYN (XDP "
+             "login limiter, looked at only for admitted sources) and to the IPv6 one (none), an admitted SYN (XDP "
              "passes it after looking at the SYN rate), an ACK and a SYN to an unprotected "
              "address (XDP looks no further than the flags or the service), an ARP frame.")
     if problems:
@@ -495,12 +654,16 @@ def main():
         for k, v in ns.items():
             log(f"  {k}: min {v['min']} ns, median {v['median']:.0f} ns")
         for rep in range(args.reps):
-            for name in configs:
+            # Rotated: the machine's speed drifts (a shared VM), and no
+            # configuration should always run first or last.
+            shift = rep % len(configs)
+            for name in configs[shift:] + configs[:shift]:
                 tmp = tempfile.mkdtemp(prefix=f"{name}-{rep}-", dir=tmp_root)
                 try:
                     results[name].append(one_rep(name, args, bins, tmp))
                 except (BenchError, bench.BenchError, subprocess.SubprocessError, OSError) as e:
                     ok = False
+                    results[name].append(None)
                     problems.append(f"{name} repetition {rep + 1}: {e}")
                     log(f"  {name}: FAILED: {e}")
                     traceback.print_exc()
@@ -516,7 +679,7 @@ def main():
                    "problems": problems}, f, indent=1)
     png = os.path.join(HERE, "results-xdp.png")
     write_plot(png, summary, tmp_root)
-    write_markdown(os.path.join(HERE, "RESULTS-xdp.md"), summary, ns, meta, problems)
+    write_markdown(os.path.join(HERE, "RESULTS-xdp.md"), summary, ns, meta, problems, results)
     log("wrote bench/RESULTS-xdp.md, bench/results-xdp.png, bench/results-xdp.json")
     if ok:
         shutil.rmtree(tmp_root, ignore_errors=True)
