@@ -604,9 +604,10 @@ def write_markdown(path, summary, ns, meta, problems, results):
              "with trafgen, native XDP on veth pays the copy described above, which the skb "
              "paths do not.")
     L.append("- The ns table's frames: syn_not_admitted to the IPv4 service (whose policy has a "
-             "login limiter, looked at only for admitted sources) and to the IPv6 one (none), an admitted SYN (XDP "
-             "passes it after looking at the SYN rate), an ACK and a SYN to an unprotected "
-             "address (XDP looks no further than the flags or the service), an ARP frame.")
+             "login limiter, looked at only for admitted sources) and to the IPv6 one (none), "
+             "an admitted SYN (XDP passes it after looking at the SYN rate), an ACK and a SYN "
+             "to an unprotected address (XDP looks no further than the flags or the service), "
+             "an ARP frame.")
     if problems:
         L.append("")
         L.append("Problems:")
