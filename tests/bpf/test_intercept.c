@@ -72,6 +72,8 @@ enum case_flags {
 	/* TC drops it for a reason XDP decides, but XDP leaves the frame to TC
 	 * (not a plain frame): */
 	CASE_XDP_PASSES = 1 << 11,
+	/* A reload has taken 198.18.1.0/24 (C4's prefix) off service 1: */
+	CASE_REVOKED = 1 << 12,
 };
 #define CASE_AUTH_MAPS \
 	(CASE_BLOCKED | CASE_BLOCK_OVER | CASE_LOGIN | CASE_FORWARD | CASE_FORWARD_IDLE)
@@ -772,6 +774,16 @@ static const struct tcase cases[] = {
 	  { TCP(C4, S4, PORT_EST4, 80, PKT_SYN) },
 	  ASSIGNED,
 	  .flags = CASE_NO_LISTENER },
+	{ "SYN on an established 4-tuple, its source revoked by a reload: refused",
+	  build_ipv4,
+	  { TCP(C4, S4, PORT_EST4, 80, PKT_SYN) },
+	  SHOT(DROP_NOT_ADMITTED),
+	  .flags = CASE_REVOKED },
+	{ "ACK on an established 4-tuple, its source revoked by a reload: still its owner's",
+	  build_ipv4,
+	  { TCP(C4, S4, PORT_EST4, 80, PKT_ACK) },
+	  ASSIGNED,
+	  .flags = CASE_REVOKED },
 	{ "SYN on a TIME_WAIT 4-tuple, admitted: to the time-wait socket",
 	  build_ipv4,
 	  { TCP(C4, S4, PORT_TW4, 80, PKT_SYN) },
@@ -1073,6 +1085,21 @@ static __u64 monotonic_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
+/* C4's admitted prefix on service 1: with on == 0 removed, as a reload
+ * that revokes it would leave it; with on == 1 back. */
+static int set_admitted(struct fixture *fx, int on)
+{
+	struct cutthru_allow_key key = { .service_id = 1 };
+	__u32 one = 1;
+	int fd = bpf_map__fd(fx->skel->maps.allowed);
+
+	fixture_addr("198.18.1.0", &key.family, &key.addr);
+	key.prefixlen = CUTTHRU_ALLOW_KEY_FIXED_BITS + 24;
+	if (on)
+		return bpf_map_update_elem(fd, &key, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(fd, &key) ? -errno : 0;
+}
+
 /* The auth map entries a case asks for, for C4 and X4 on service 1; with
  * on == 0, removes them. */
 static int set_auth_maps(struct fixture *fx, unsigned int flags, int on)
@@ -1187,7 +1214,11 @@ static int run_case(struct fixture *fx, const struct tcase *c, char *why, size_t
 		return fixture_fail(why, why_len, "filling the SYN rate maps", errno);
 	if ((c->flags & CASE_QUAD_ENTRY) && set_quad_entry(fx, &spec, 1))
 		return fixture_fail(why, why_len, "adding the quad", errno);
+	if ((c->flags & CASE_REVOKED) && set_admitted(fx, 0))
+		return fixture_fail(why, why_len, "revoking the admitted prefix", errno);
 	err = run_frame(fx, c, frame, len, why, why_len);
+	if ((c->flags & CASE_REVOKED) && set_admitted(fx, 1) && !err)
+		return fixture_fail(why, why_len, "admitting the prefix again", errno);
 	if (c->flags & CASE_AUTH_MAPS)
 		set_auth_maps(fx, c->flags, 0);
 	if (c->flags & CASE_RATE_MAPS)
