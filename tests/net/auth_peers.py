@@ -9,6 +9,8 @@ import ssl
 import subprocess
 import threading
 
+from peers import Acceptor
+
 _crypt = ctypes.CDLL("libcrypt.so.1", use_errno=True)
 _crypt.crypt_gensalt.restype = ctypes.c_char_p
 _crypt.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
@@ -98,28 +100,21 @@ def make_cert(tmp):
     return cert, key
 
 
-class TlsEchoServer:
+class TlsEchoServer(Acceptor):
     """Completes TLS handshakes and echoes each connection; records the
     server names it was asked for."""
 
     def __init__(self, lsock, cert, key):
-        self.lsock = lsock
         self.names = []
         self.accepted = 0
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         self.ctx.sni_callback = lambda sock, name, ctx: self.names.append(name)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(lsock)
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.lsock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self.echo, args=(conn,), daemon=True).start()
+    def handle(self, conn, peer):
+        self.accepted += 1
+        threading.Thread(target=self.echo, args=(conn,), daemon=True).start()
 
     def echo(self, conn):
         try:
@@ -128,9 +123,6 @@ class TlsEchoServer:
                     tls.sendall(data)
         except (OSError, ssl.SSLError):
             pass
-
-    def close(self):
-        self.lsock.close()
 
 
 def tls_client(sock, server_name):

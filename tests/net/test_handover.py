@@ -17,7 +17,7 @@ import traceback
 import pytest
 
 from auth_peers import HttpServer, htpasswd_bcrypt
-from peers import EchoServer, Thread, pattern_chunks
+from peers import Acceptor, EchoServer, Thread, pattern_chunks
 from topo import CLIENT4, SERVER4, SERVER6, topology
 
 LONG_CONNS = 4
@@ -79,40 +79,20 @@ def recv_digest(sock, progress=None, key=None):
             progress[key] = count
 
 
-class StreamServer:
+class StreamServer(Acceptor):
     """Each connection: sends LONG_BYTES (seeded by the client's port) while
     reading what the client sends; keeps (bytes, sha256) received."""
 
     def __init__(self, lsock, gate=None):
-        self.lsock, self.got, self.sent, self.errors = lsock, {}, {}, []
+        self.got, self.sent, self.errors = {}, {}, []
         self.gate, self.reading, self.accepted, self.threads = gate, {}, [], {}
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(lsock)
 
-    def close(self):
-        """Stops accepting for good. shutdown() wakes the accept() blocked in
-        serve(); a bare close() leaves that thread behind, and with it the
-        next test in the process lost connections on its own listener: the
-        sockmap IPv6 case after the IPv4 one failed 4 times in 10 ("server
-        never saw the end", the port never accepted by this server, yet in
-        TIME_WAIT in its namespace), alone 0 in 6, with this 0 in 10."""
-        try:
-            self.lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.thread.join(5)
-        self.lsock.close()
-
-    def serve(self):
-        while True:
-            try:
-                conn, peer = self.lsock.accept()
-            except OSError:
-                return
-            self.accepted.append(peer[1])
-            t = threading.Thread(target=self.one, args=(conn, peer[1]), daemon=True)
-            self.threads[peer[1]] = t
-            t.start()
+    def handle(self, conn, peer):
+        self.accepted.append(peer[1])
+        t = threading.Thread(target=self.one, args=(conn, peer[1]), daemon=True)
+        self.threads[peer[1]] = t
+        t.start()
 
     def stack(self, port):
         """Where the thread serving port is (for a failure's message)."""
@@ -611,23 +591,15 @@ def upload_then_fin(topo, addr, seed):
     return answer.decode(), f"{FIN_BYTES} {digest.hexdigest()}"
 
 
-class DigestServer:
+class DigestServer(Acceptor):
     """Reads each connection to its FIN, answers "COUNT SHA256", closes."""
 
     def __init__(self, lsock):
-        self.lsock, self.errors = lsock, []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.errors = []
+        super().__init__(lsock)
 
-    close = StreamServer.close
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(conn,), daemon=True).start()
+    def handle(self, conn, peer):
+        threading.Thread(target=self.one, args=(conn,), daemon=True).start()
 
     def one(self, conn):
         conn.settimeout(30)
