@@ -550,9 +550,9 @@ def write_markdown(path, summary, ns, meta, problems, results):
             L.append(f"XDP native against the nftables ingress rule: median "
                      f"{statistics.median(ratios):.2f}× the packets per second (" +
                      ", ".join(f"{r:.2f}×" for r in ratios) + "). Each frame now crosses from "
-                     "one CPU's cache to the other's, and the router's price per packet is "
-                     "mostly that crossing (and the page's return to the flood's page pool), "
-                     "which every configuration pays alike.")
+                     "one CPU's cache to the other's and its page goes back to the flood's "
+                     "page pool on the other CPU: the likely reason the floor itself costs "
+                     "more here (not profiled).")
             L.append("")
     L.append("ns per packet through `BPF_PROG_TEST_RUN` (repeat "
              f"{meta['repeat']}, minimum and median of 5 runs; target for XDP's drop ≤ 50 ns):")
