@@ -23,7 +23,10 @@ proxy and the server run on CPU 0, their packets in a veth queue of their own. M
 packets dropped per second by the filter, machine CPU-seconds (and softirq
 CPU-seconds) per million packets dropped, and the admitted client's
 connection rate and p99 connect time (bench/connrate.c, 100-byte request
-and reply) during the flood against the same run's rate before it.
+and reply) during the flood against the same run's rate before it. After
+each XDP-frame flood, the flood source runs alone (its frames dropped where
+they are made): the flood CPU's time per packet less that is the router's
+own, which gives the packets dropped per second of router CPU.
 bench/progrun (BPF_PROG_TEST_RUN with repeat) gives ns per packet of each
 program.
 
@@ -267,6 +270,10 @@ def queue_per_cpu(topo):
             f"echo {1 << q:x} > /sys/class/net/{topo.if_c}/queues/tx-{q}/xps_cpus")
 
 
+# Frames the flood source makes alone (see source_alone()): about 1.5 s.
+SOURCE_FRAMES = 60_000_000
+
+
 def flood_argv(source, args, topo, conf, mac):
     if source == "trafgen":
         return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
@@ -274,6 +281,22 @@ def flood_argv(source, args, topo, conf, mac):
     return ["timeout", "-s", "INT", str(args.flood), "taskset", "-c", str(FLOOD_CPU),
             args.xdpflood, "-i", topo.if_c, "-m", mac, "-s", f"{FLOOD_NET}.1", "-d", SERVER4,
             "-p", str(PORT), "-o", args.xdpflood_obj]
+
+
+def source_alone(args, topo, mac):
+    """CPU-s per million frames the XDP-frame flood source costs by itself:
+    the same frames made by the same program, dropped in the client's veth
+    instead of sent (xdpflood -a). What the router's veth does with a frame
+    (ptr_ring, NAPI, the filter, the page's return) is not in it."""
+    argv = ["timeout", "-s", "INT", "60", "taskset", "-c", str(FLOOD_CPU), args.xdpflood, "-a",
+            "-n", str(SOURCE_FRAMES), "-i", topo.if_c, "-m", mac, "-s", f"{FLOOD_NET}.1",
+            "-d", SERVER4, "-p", str(PORT), "-o", args.xdpflood_obj]
+    c0, _, _ = cpu_jiffies(FLOOD_CPU)
+    out = run("ip", "netns", "exec", topo.client, *argv, timeout=90).stdout
+    c1, _, _ = cpu_jiffies(FLOOD_CPU)
+    if not json.loads(out)["complete"]:
+        raise BenchError(f"the flood source alone was interrupted: {out.strip()}")
+    return (c1 - c0) / bench.CLK_TCK / (SOURCE_FRAMES / 1e6)
 
 
 def one_flood(name, source, args, bins, topo, flt, conf, mac):
@@ -330,6 +353,11 @@ def one_flood(name, source, args, bins, topo, flt, conf, mac):
                                                 "other_err")),
         "steered": flt.steered(),
     }
+    if source == "xdpframes":
+        # The router's own price: what the flood CPU spent per packet less
+        # what the flood source alone costs, measured right after.
+        res["source_cpu_s_per_mpkt"] = source_alone(args, topo, mac)
+        res["router_cpu_s_per_mpkt"] = res["flood_cpu_s_per_mpkt"] - res["source_cpu_s_per_mpkt"]
     log(f"  {name}/{source}: {res['pps'] / 1e6:.2f} Mpps dropped ({xdp} by XDP, {rest} later) "
         f"of {res['sent_pps'] / 1e6:.2f} Mpps sent, {res['flood_cpu_s_per_mpkt']:.2f} CPU-s/Mpkt "
         f"on CPU {FLOOD_CPU} ({res['cpu_s_per_mpkt']:.2f} machine), client "
@@ -412,11 +440,17 @@ KEYS = ("pps", "cpu_s_per_mpkt", "flood_cpu_s_per_mpkt", "sent_pps", "softirq_s_
         "rate_before", "rate_during", "p99_before_us", "p99_during_us", "keep", "cpus_busy")
 
 
-def rep_ratios(results, source, a="xdp-native", b="nft-ingress"):
-    """a's packets per second over b's, in each repetition both finished."""
-    pairs = zip(results.get(a, []), results.get(b, []))
-    return [x[source]["pps"] / y[source]["pps"] for x, y in pairs
-            if x and y and source in x and source in y]
+ROUTER_KEYS = ("source_cpu_s_per_mpkt", "router_cpu_s_per_mpkt")
+
+
+def rep_ratios(results, source, a="xdp-native", b="nft-ingress", key="pps"):
+    """a's packets per second over b's, in each repetition both finished;
+    with key, a CPU cost per packet: b's over a's (packets per CPU-second)."""
+    pairs = [(x[source], y[source]) for x, y in zip(results.get(a, []), results.get(b, []))
+             if x and y and source in x and source in y]
+    if key == "pps":
+        return [x["pps"] / y["pps"] for x, y in pairs]
+    return [y[key] / x[key] for x, y in pairs if x[key] > 0]
 
 
 def summarize(results):
@@ -427,7 +461,8 @@ def summarize(results):
             runs = [r[source] for r in reps if r and source in r]
             if not runs:
                 continue
-            m = {k: statistics.median(r[k] for r in runs) for k in KEYS}
+            keys = KEYS + tuple(k for k in ROUTER_KEYS if all(k in r for r in runs))
+            m = {k: statistics.median(r[k] for r in runs) for k in keys}
             m["conn_failed"] = sum(r["conn_failed"] for r in runs)
             m["reps"] = len(runs)
             out.setdefault(source, {})[name] = m
@@ -484,6 +519,37 @@ SOURCE_TITLES = {
 }
 
 
+def floor_range(results):
+    """' (the floor: a to b ns a packet)' over the capacity runs, or ''."""
+    ns = [r[CAPACITY]["router_cpu_s_per_mpkt"] * 1000 for r in results.get("floor", [])
+          if r and CAPACITY in r]
+    return f" (the floor: {min(ns):.0f} to {max(ns):.0f} ns a packet)" if ns else ""
+
+
+def router_lines(sm, results, source):
+    """The router's own CPU per packet (the flood CPU's less the flood
+    source's alone) and the packets per router CPU-second it allows."""
+    L = [""]
+    src = statistics.median(sm[n]["source_cpu_s_per_mpkt"] for n in CONFIGS if n in sm
+                            and "source_cpu_s_per_mpkt" in sm[n])
+    own = {n: sm[n]["router_cpu_s_per_mpkt"] * 1000 for n in CONFIGS
+           if n in sm and "router_cpu_s_per_mpkt" in sm[n]}
+    a, b = own["xdp-native"], own["nft-ingress"]
+    L.append(f"The router's own CPU per packet, the flood CPU's less what the flood source costs "
+             f"alone ({src * 1000:.0f} ns: the same frames made by the same program and dropped "
+             "in the client's veth instead of sent, measured right after each flood): " +
+             ", ".join(f"{n} {v:.0f} ns" for n, v in own.items()) + ". The veth's ring, "
+             "its NAPI poll and each page's return stay in the router's share, as a NIC "
+             "driver's receive work would.")
+    if a > 0:
+        ratios = rep_ratios(results, source, key="router_cpu_s_per_mpkt")
+        L.append(f"**Packets dropped per second of router CPU, XDP native against the nftables "
+                 f"ingress rule: {b / a:.2f}×** from the medians (target ≥ 3×); within each "
+                 f"repetition median {statistics.median(ratios):.2f}× (" +
+                 ", ".join(f"{r:.2f}×" for r in ratios) + ").")
+    return L
+
+
 def write_markdown(path, summary, ns, meta, problems, results):
     L = ["# XDP prefilter benchmark (`make bench-xdp`)", ""]
     L.append(f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, "
@@ -531,6 +597,8 @@ def write_markdown(path, summary, ns, meta, problems, results):
                          (f"; nftables costs {above['nft-ingress'] / above['xdp-native']:.1f}× "
                           "what the XDP prefilter does." if above.get("xdp-native", 0) > 0 and
                           "nft-ingress" in above else "."))
+            if "router_cpu_s_per_mpkt" in a and "router_cpu_s_per_mpkt" in b:
+                L += router_lines(sm, results, source)
             L.append("")
     cap = summary.get(CAPACITY, {})
     if cap:
@@ -549,10 +617,16 @@ def write_markdown(path, summary, ns, meta, problems, results):
         if ratios:
             L.append(f"XDP native against the nftables ingress rule: median "
                      f"{statistics.median(ratios):.2f}× the packets per second (" +
-                     ", ".join(f"{r:.2f}×" for r in ratios) + "). Each frame now crosses from "
-                     "one CPU's cache to the other's and its page goes back to the flood's "
-                     "page pool on the other CPU: the likely reason the floor itself costs "
-                     "more here (not profiled).")
+                     ", ".join(f"{r:.2f}×" for r in ratios) + "). Each frame's page now "
+                     "goes back to a page pool owned by the other CPU (the flood's). perf on "
+                     "the router's CPU during a floor flood (27 % idle): returning the pages "
+                     "(__xdp_return, page_pool_put_unrefed_netmem, page_pool_return_netmem "
+                     "freeing them to the page allocator, its spin lock and the interrupt "
+                     "enabling after it, a hypercall in this PVM guest) about 40 % of the CPU, "
+                     "veth_xdp_rcv reading frames the other CPU wrote 13 %. That price is "
+                     "every filter's, and it varies between repetitions" +
+                     floor_range(results) + ", so these ratios are the least reliable of the "
+                     "three.")
             L.append("")
     L.append("ns per packet through `BPF_PROG_TEST_RUN` (repeat "
              f"{meta['repeat']}, minimum and median of 5 runs; target for XDP's drop ≤ 50 ns):")

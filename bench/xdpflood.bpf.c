@@ -5,6 +5,10 @@
  * address in the /24 of the template and a random port, and sends it out
  * of that veth (XDP_TX), so that the router's veth receives xdp_frames, as
  * a NIC's driver would receive DMA buffers: no skb until someone builds one.
+ *
+ * xdpflood_source makes the same frames and drops them where they are made:
+ * what the flood source costs by itself, which the benchmark subtracts to
+ * get the router's own price per packet.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -12,8 +16,7 @@
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 
-SEC("xdp")
-int xdpflood(struct xdp_md *ctx)
+static __always_inline int make_syn(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct iphdr *iph = data + sizeof(struct ethhdr);
@@ -21,7 +24,7 @@ int xdpflood(struct xdp_md *ctx)
 	__u32 rnd = bpf_get_prandom_u32();
 
 	if ((void *)(th + 1) > end)
-		return XDP_ABORTED;
+		return -1;
 	/* The last byte of the source address and the port; the IPv4
 	 * checksum is kept right (one's complement of the byte change). */
 	((__u8 *)&iph->saddr)[3] = (__u8)(rnd | 1);
@@ -38,7 +41,19 @@ int xdpflood(struct xdp_md *ctx)
 		sum = (sum & 0xffff) + (sum >> 16);
 		iph->check = (__u16)~sum;
 	}
-	return XDP_TX;
+	return 0;
+}
+
+SEC("xdp")
+int xdpflood(struct xdp_md *ctx)
+{
+	return make_syn(ctx) ? XDP_ABORTED : XDP_TX;
+}
+
+SEC("xdp")
+int xdpflood_source(struct xdp_md *ctx)
+{
+	return make_syn(ctx) ? XDP_ABORTED : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -4,7 +4,10 @@
  * count; stopped early by SIGINT (the kernel's test-run loop checks for
  * signals). Prints one JSON line: frames sent and seconds.
  *
- *   xdpflood -i IFACE -m DST_MAC -s SRC_IP -d DST_IP -p DPORT -o OBJ [-n COUNT]
+ *   xdpflood -i IFACE -m DST_MAC -s SRC_IP -d DST_IP -p DPORT -o OBJ [-n COUNT] [-a]
+ *
+ * -a: the flood source alone; every frame is made, then dropped where it is
+ * made (xdpflood_source), so none leaves the interface.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,7 +75,7 @@ static void build(struct syn_frame *f, const unsigned char *dmac, in_addr_t src,
 
 int main(int argc, char **argv)
 {
-	const char *ifname = NULL, *obj_path = NULL;
+	const char *ifname = NULL, *obj_path = NULL, *prog_name = "xdpflood";
 	unsigned char dmac[ETH_ALEN] = { 0 };
 	in_addr_t src = 0, dst = 0;
 	unsigned short dport = 0;
@@ -84,7 +87,7 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int opt, err;
 
-	while ((opt = getopt(argc, argv, "i:m:s:d:p:o:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:m:s:d:p:o:n:a")) != -1) {
 		switch (opt) {
 		case 'i':
 			ifname = optarg;
@@ -108,6 +111,9 @@ int main(int argc, char **argv)
 		case 'n':
 			count = strtoul(optarg, NULL, 10);
 			break;
+		case 'a':
+			prog_name = "xdpflood_source";
+			break;
 		default:
 			goto usage;
 		}
@@ -122,7 +128,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdpflood: loading %s failed\n", obj_path);
 		return 1;
 	}
-	prog = bpf_object__find_program_by_name(obj, "xdpflood");
+	prog = bpf_object__find_program_by_name(obj, prog_name);
+	if (!prog) {
+		fprintf(stderr, "xdpflood: no program %s in %s\n", prog_name, obj_path);
+		return 1;
+	}
 	{
 		struct xdp_md ctx = { .data_end = sizeof(frame),
 				      .ingress_ifindex = if_nametoindex(ifname) };
@@ -143,11 +153,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("{\"seconds\": %.3f}\n", t1 - t0);
+	/* Interrupted, the kernel does not say how many frames it made. */
+	printf("{\"seconds\": %.3f, \"complete\": %s}\n", t1 - t0, err ? "false" : "true");
 	bpf_object__close(obj);
 	return 0;
 usage:
 	fprintf(stderr, "usage: xdpflood -i IFACE -m DST_MAC -s SRC_IP -d DST_IP -p DPORT -o OBJ "
-			"[-n COUNT]\n");
+			"[-n COUNT] [-a]\n");
 	return 2;
 }
