@@ -70,6 +70,10 @@ METRICS = [
     ("lat_p99", "1-byte ping-pong latency p99", "µs", False),
     ("cpu_proxy_per_gb", "proxy CPU per GB (bulk tests)", "CPU-s/GB", False),
     ("cpu_machine_per_gb", "machine CPU per GB (bulk tests)", "CPU-s/GB", False),
+    ("cpu_proxy_per_conn", "proxy CPU per connection (connection-rate test)", "CPU-µs", False),
+    ("busy_proxy_connrate", "proxy busy during the connection-rate test", "% of one CPU", False),
+    ("busy_machine_connrate", "machine busy during the connection-rate test", "% of all CPUs",
+     False),
     ("rss_per_conn", "proxy RSS per idle connection", "KiB", False),
     ("mem_kernel_per_conn", "kernel memory per idle connection", "KiB", False),
 ]
@@ -775,6 +779,8 @@ def pingpong(topo, args, bins, res):
 
 def connrate(topo, cfg, args, bins, res):
     syn0 = cfg.syn_count(PORT_RR)
+    pids = cfg.pids()
+    cpu0, (busy0, total0), t0 = proc_cpu_seconds(pids), machine_jiffies(), time.monotonic()
     r = run("ip", "netns", "exec", topo.client, bins["connrate"], "-a", SERVER4, "-p", str(PORT_RR),
             "-t", str(args.rate_threads), "-c", str(args.rate_conc), "-d", str(args.rate_seconds),
             "-n", str(args.rate_max), "-o", "3000", check=False, timeout=args.rate_seconds + 30)
@@ -782,8 +788,14 @@ def connrate(topo, cfg, args, bins, res):
         j = json.loads(r.stdout)
     except ValueError:
         raise BenchError(f"connrate: {r.stdout.strip()} {r.stderr.strip()}")
+    cpu1, (busy1, total1), t1 = proc_cpu_seconds(pids), machine_jiffies(), time.monotonic()
     res["connrate"] = j["rate"]
     res.setdefault("detail", {})["connrate"] = j
+    # Where the connection rate stops: is the proxy's one thread saturated?
+    res["busy_machine_connrate"] = 100 * (busy1 - busy0) / max(1, total1 - total0)
+    if cfg.proxied and j["ok"]:
+        res["cpu_proxy_per_conn"] = (cpu1 - cpu0) / j["ok"] * 1e6
+        res["busy_proxy_connrate"] = 100 * (cpu1 - cpu0) / (t1 - t0)
     bad = j["connect_err"] + j["reset"] + j["short"] + j["timeout"] + j["other_err"]
     log(f"    connrate     {j['rate']:9.0f} conn/s  ok {j['ok']}  failed {bad}  "
         f"p50 {j['p50_us']} µs p99 {j['p99_us']} µs max {j['max_us']} µs"
@@ -1007,6 +1019,8 @@ def fmt(v, key):
         return "n/a"
     if key == "connrate":
         return f"{v:,.0f}".replace(",", " ")
+    if key.startswith("busy") or key == "cpu_proxy_per_conn":
+        return f"{v:.0f}"
     if key.startswith("tput") or key.startswith("cpu"):
         return f"{v:.2f}" if v < 100 else f"{v:.0f}"
     if key.startswith("lat"):
@@ -1057,6 +1071,8 @@ def write_results_md(path, summary, configs, results, meta):
     L.append("| metric | " + " | ".join(configs) + " |")
     L.append("| --- | " + " | ".join("---:" for _ in configs) + " |")
     for key, label, unit, _ in METRICS:
+        if key.startswith("busy"):
+            continue  # a share of the CPU, not a cost to compare
         if not any("ratio" in summary[c][key] for c in configs if c != "direct"):
             continue  # proxy CPU and RSS: direct has none
         cells = []
@@ -1078,6 +1094,10 @@ def write_results_md(path, summary, configs, results, meta):
     L.append("- Connection rate: bench/connrate.c, each connection sends 100 bytes, reads the 100-byte reply "
              "and the server's FIN, closes; completed connections / elapsed time.")
     L.append("- Latency: bench/pingpong.c, 1 byte each way on one TCP_NODELAY connection to an echo server.")
+    L.append("- During the connection-rate test: the proxy's utime+stime (all its processes; softirq work "
+             "done while it runs, such as delivering what it sends through the veth, is charged to it) per "
+             "completed connection and as a share of one CPU over the test's wall time (connrate's start-up "
+             "included); the machine's non-idle jiffies as a share of all CPUs.")
     L.append("- CPU per GB: over the four bulk runs together, proxy = utime+stime of the proxy process(es) "
              "(/proc/PID/stat; work done in softirq, e.g. BPF or in-kernel forwarding, is not in it), machine = "
              "non-idle jiffies of all CPUs (/proc/stat; includes iperf3 itself and whatever else runs on the "

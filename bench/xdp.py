@@ -621,8 +621,9 @@ def write_markdown(path, summary, ns, meta, problems, results):
                      "goes back to a page pool owned by the other CPU (the flood's). perf on "
                      "the router's CPU during a floor flood (27 % idle): returning the pages "
                      "(__xdp_return, page_pool_put_unrefed_netmem, page_pool_return_netmem "
-                     "freeing them to the page allocator, its spin lock and the interrupt "
-                     "enabling after it, a hypercall in this PVM guest) about 40 % of the CPU, "
+                     "freeing them to the page allocator under its lock with interrupts "
+                     "off, which perf, sampling on a timer in this guest without a PMU, "
+                     "charges to pvm_irq_enable) about 40 % of the CPU, "
                      "veth_xdp_rcv reading frames the other CPU wrote 13 %. That price is "
                      "every filter's, and it varies between repetitions" +
                      floor_range(results) + ", so these ratios are the least reliable of the "
