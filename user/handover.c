@@ -408,6 +408,7 @@ static int take_fd(struct reader *r)
 static int adopt_leg(struct proxy *p, struct leg *leg, const struct wire_leg *w, struct reader *r)
 {
 	size_t cap = p->cfg->buffer_size;
+	ssize_t pipe_cap;
 
 	leg->bytes_rx = w->bytes_rx;
 	leg->cut_base_written = w->cut_base_written;
@@ -424,6 +425,11 @@ static int adopt_leg(struct proxy *p, struct leg *leg, const struct wire_leg *w,
 			leg->rx.pipe_len = w->pipe_len;
 			if (leg->rx.pipe[1] < 0)
 				return -EPROTO;
+			/* Sized by the other daemon, maybe to another size. */
+			pipe_cap = pipe_capacity(leg->rx.pipe[1]);
+			if (pipe_cap < (ssize_t)leg->rx.pipe_len || pipe_cap <= 0)
+				return -EPROTO;
+			leg->rx.pipe_cap = (size_t)pipe_cap;
 		}
 		return 0;
 	}

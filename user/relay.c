@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "log.h"
 #include "relay.h"
 
 int relay_buf_init(struct relay_buf *b, size_t cap)
@@ -168,6 +169,7 @@ int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size)
 	pool->n_idle = 0;
 	pool->max_idle = max_idle;
 	pool->pipe_size = pipe_size;
+	pool->warned_small = 0;
 	return 0;
 }
 
@@ -175,40 +177,76 @@ void pipe_pool_free(struct pipe_pool *pool)
 {
 	while (pool->n_idle > 0) {
 		pool->n_idle--;
-		close(pool->idle[pool->n_idle][0]);
-		close(pool->idle[pool->n_idle][1]);
+		close(pool->idle[pool->n_idle].fds[0]);
+		close(pool->idle[pool->n_idle].fds[1]);
 	}
 	free(pool->idle);
 	pool->idle = NULL;
 }
 
-static int pipe_get(struct pipe_pool *pool, int fds[2])
+ssize_t pipe_capacity(int fd)
 {
+	int cap = fcntl(fd, F_GETPIPE_SZ);
+
+	return cap < 0 ? -errno : cap;
+}
+
+/*
+ * The pipe may be smaller than asked: F_SETPIPE_SZ fails past
+ * fs.pipe-max-size, or past fs.pipe-user-pages-soft, where the kernel also
+ * gives new pipes two pages only (the daemon has no CAP_SYS_RESOURCE). Its
+ * real capacity bounds each splice and says when it is full; reading on
+ * while it is full would only get EAGAIN, again and again.
+ */
+static int pipe_get(struct relay_dir *d)
+{
+	struct pipe_pool *pool = d->pool;
+	ssize_t cap;
+
 	if (pool->n_idle > 0) {
 		pool->n_idle--;
-		fds[0] = pool->idle[pool->n_idle][0];
-		fds[1] = pool->idle[pool->n_idle][1];
+		d->pipe[0] = pool->idle[pool->n_idle].fds[0];
+		d->pipe[1] = pool->idle[pool->n_idle].fds[1];
+		d->pipe_cap = pool->idle[pool->n_idle].cap;
 		return 0;
 	}
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
-	/* A smaller pipe than asked for only means smaller splices. */
-	fcntl(fds[1], F_SETPIPE_SZ, pool->pipe_size);
+	cap = fcntl(d->pipe[1], F_SETPIPE_SZ, pool->pipe_size);
+	if (cap < 0)
+		cap = pipe_capacity(d->pipe[1]);
+	if (cap <= 0) {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+		d->pipe[0] = d->pipe[1] = -1;
+		return cap < 0 ? (int)cap : -EIO;
+	}
+	d->pipe_cap = (size_t)cap;
+	if (cap < pool->pipe_size && !pool->warned_small) {
+		pool->warned_small = 1;
+		pr_warn("splice: a pipe of %zd bytes, not the %d of --buffer-size (see "
+			"fs.pipe-max-size and fs.pipe-user-pages-soft); splicing less at a time",
+			cap, pool->pipe_size);
+	}
 	return 0;
 }
 
 /* Only an empty pipe goes back: its bytes belong to one connection. */
-static void pipe_put(struct pipe_pool *pool, int fds[2])
+static void pipe_put(struct relay_dir *d)
 {
+	struct pipe_pool *pool = d->pool;
+
 	if (pool->n_idle < pool->max_idle) {
-		pool->idle[pool->n_idle][0] = fds[0];
-		pool->idle[pool->n_idle][1] = fds[1];
+		pool->idle[pool->n_idle].fds[0] = d->pipe[0];
+		pool->idle[pool->n_idle].fds[1] = d->pipe[1];
+		pool->idle[pool->n_idle].cap = d->pipe_cap;
 		pool->n_idle++;
 	} else {
-		close(fds[0]);
-		close(fds[1]);
+		close(d->pipe[0]);
+		close(d->pipe[1]);
 	}
-	fds[0] = fds[1] = -1;
+	d->pipe[0] = d->pipe[1] = -1;
+	d->pipe_cap = 0;
 }
 
 int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool)
@@ -244,7 +282,8 @@ int relay_dir_has_space(const struct relay_dir *d)
 	case DATA_PATH_COPY:
 		return relay_buf_space(&d->buf) > 0;
 	case DATA_PATH_SPLICE:
-		return d->pipe_len < (size_t)d->pool->pipe_size;
+		/* Without a pipe, the next one has room. */
+		return d->pipe[0] < 0 || d->pipe_len < d->pipe_cap;
 	default:
 		return 0;
 	}
@@ -256,18 +295,18 @@ static ssize_t splice_fill(struct relay_dir *d, int src_fd)
 	int err;
 
 	if (d->pipe[0] < 0) {
-		err = pipe_get(d->pool, d->pipe);
+		err = pipe_get(d);
 		if (err)
 			return err;
 	}
-	n = splice(src_fd, NULL, d->pipe[1], NULL, (size_t)d->pool->pipe_size - d->pipe_len,
+	n = splice(src_fd, NULL, d->pipe[1], NULL, d->pipe_cap - d->pipe_len,
 		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n < 0)
 		n = -errno;
 	if (n > 0)
 		d->pipe_len += (size_t)n;
 	if (!d->pipe_len && n <= 0)
-		pipe_put(d->pool, d->pipe);
+		pipe_put(d);
 	return n;
 }
 
@@ -282,7 +321,7 @@ static ssize_t splice_drain(struct relay_dir *d, int dst_fd)
 		return -errno;
 	d->pipe_len -= (size_t)n;
 	if (!d->pipe_len)
-		pipe_put(d->pool, d->pipe);
+		pipe_put(d);
 	return n;
 }
 

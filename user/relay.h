@@ -63,11 +63,17 @@ int data_path_parse(const char *text, enum data_path *out);
  * flight, so idle connections cost no pipe fds (a connection would
  * otherwise take six fds instead of two).
  */
+struct idle_pipe {
+	int fds[2];
+	size_t cap;
+};
+
 struct pipe_pool {
-	int (*idle)[2];
+	struct idle_pipe *idle;
 	int n_idle;
 	int max_idle;
-	int pipe_size; /* F_SETPIPE_SZ; also the splice buffer's bound */
+	int pipe_size; /* asked of F_SETPIPE_SZ; a pipe may get less */
+	int warned_small; /* that a pipe got less was logged */
 };
 
 int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size);
@@ -80,7 +86,11 @@ struct relay_dir {
 	struct pipe_pool *pool; /* DATA_PATH_SPLICE: */
 	int pipe[2]; /* -1 while no bytes are in flight */
 	size_t pipe_len;
+	size_t pipe_cap; /* what this pipe holds: the bound of one splice */
 };
+
+/* A pipe's capacity in bytes (F_GETPIPE_SZ), or a negative errno. */
+ssize_t pipe_capacity(int fd);
 
 int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool);
 void relay_dir_free(struct relay_dir *d);

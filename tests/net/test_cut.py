@@ -74,6 +74,63 @@ def test_reader_pausing_for_seconds_loses_nothing(topo, path):
     d.assert_clean_exit()
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process and its direct children."""
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def test_splice_pipe_smaller_than_asked_waits_instead_of_spinning(topo):
+    """--buffer-size beyond fs.pipe-max-size: without CAP_SYS_RESOURCE the
+    daemon's pipes stay smaller than asked. With the server not reading and
+    such a pipe full, the daemon must wait for the server (and say once
+    that its pipes are smaller), not try the full pipe again and again;
+    every byte still arrives."""
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        asked = min(64 << 20, 4 * int(f.read()))
+    size = 32 << 20
+    d = start(topo, "splice", "--buffer-size", str(asked))
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        cap_eff = int(next(ln for ln in f if ln.startswith("CapEff:")).split()[1], 16)
+    assert not cap_eff & (1 << CAP_SYS_RESOURCE), "premise: the daemon keeps CAP_SYS_RESOURCE"
+    lsock = topo.listen(SERVER4, 80)
+    csock = topo.connect(SERVER4, 80, timeout=30)
+    conn, _ = lsock.accept()
+    conn.settimeout(30)
+
+    def send():
+        digest = send_pattern(csock, 5, size)
+        csock.shutdown(socket.SHUT_WR)
+        return digest
+
+    sender = Thread(send)
+    sender.start()
+    time.sleep(1)  # the server reads nothing: the queues and the pipe fill
+    cpu0 = cpu_seconds(d.proc.pid)
+    time.sleep(2)
+    busy = cpu_seconds(d.proc.pid) - cpu0
+    assert sender.is_alive(), "the sender must be held back, not everything buffered"
+    assert busy < 0.5, f"the daemon used {busy:.2f} CPU-s in 2 s with nothing to do"
+    assert recv_all(conn) == (size, sender.get(60), None)
+    assert "splice: a pipe of" in d.text(), d.text()
+    conn.close()
+    csock.close()
+    d.assert_clean_exit()
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_1000_connections_leave_nothing_behind(topo, path):
     d = start(topo, path, "-q")
