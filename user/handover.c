@@ -408,7 +408,6 @@ static int take_fd(struct reader *r)
 static int adopt_leg(struct proxy *p, struct leg *leg, const struct wire_leg *w, struct reader *r)
 {
 	size_t cap = p->cfg->buffer_size;
-	ssize_t pipe_cap;
 
 	leg->bytes_rx = w->bytes_rx;
 	leg->cut_base_written = w->cut_base_written;
@@ -420,16 +419,19 @@ static int adopt_leg(struct proxy *p, struct leg *leg, const struct wire_leg *w,
 	if (w->rx_path == DATA_PATH_SPLICE) {
 		relay_dir_init(&leg->rx, DATA_PATH_SPLICE, 0, &p->pipes);
 		if (w->has_pipe) {
-			leg->rx.pipe[0] = take_fd(r);
-			leg->rx.pipe[1] = take_fd(r);
-			leg->rx.pipe_len = w->pipe_len;
-			if (leg->rx.pipe[1] < 0)
-				return -EPROTO;
+			int fds[2];
+
+			fds[0] = take_fd(r);
+			fds[1] = take_fd(r);
 			/* Sized by the other daemon, maybe to another size. */
-			pipe_cap = pipe_capacity(leg->rx.pipe[1]);
-			if (pipe_cap < (ssize_t)leg->rx.pipe_len || pipe_cap <= 0)
-				return -EPROTO;
-			leg->rx.pipe_cap = (size_t)pipe_cap;
+			if (fds[0] >= 0 && fds[1] >= 0 &&
+			    !relay_dir_adopt_pipe(&leg->rx, fds, w->pipe_len))
+				return 0;
+			if (fds[0] >= 0)
+				close(fds[0]);
+			if (fds[1] >= 0)
+				close(fds[1]);
+			return -EPROTO;
 		}
 		return 0;
 	}

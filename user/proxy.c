@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,40 @@
  * looked at again this often (sockmap tells nobody when it has sent). */
 #define FLUSH_POLL_MS 2
 #define IDLE_PIPES_MAX 256
+/* What a bulk flow's pipe grows to (bench/: 1 MiB halves the CPU per byte
+ * of 64 KiB), unless fs.pipe-max-size is lower: beyond it, growing needs
+ * CAP_SYS_RESOURCE, which the daemon does not keep. */
+#define PIPE_GROW_MAX (1u << 20)
+
+static unsigned long read_proc_ulong(const char *path, unsigned long fallback)
+{
+	unsigned long v;
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return fallback;
+	ok = fscanf(f, "%lu", &v) == 1;
+	fclose(f);
+	return ok ? v : fallback;
+}
+
+static size_t pipe_grow_to(void)
+{
+	unsigned long max = read_proc_ulong("/proc/sys/fs/pipe-max-size", PIPE_GROW_MAX);
+
+	return max < PIPE_GROW_MAX ? max : PIPE_GROW_MAX;
+}
+
+/* Half of what fs.pipe-user-pages-soft lets the daemon's user have in
+ * pipes (0: no limit): the other half stays for new connections' pipes
+ * and everything else the user runs. */
+static size_t pipe_grow_budget(void)
+{
+	unsigned long pages = read_proc_ulong("/proc/sys/fs/pipe-user-pages-soft", 16384);
+
+	return pages ? pages / 2 * (size_t)sysconf(_SC_PAGESIZE) : SIZE_MAX;
+}
 
 /*
  * Out of fds: accept() keeps failing and the listener stays readable. Give
@@ -285,7 +321,8 @@ int proxy_init(struct proxy *p, struct loop *loop, const struct config *cfg,
 	err = access_log_open(p);
 	if (err)
 		return err;
-	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size);
+	err = pipe_pool_init(&p->pipes, IDLE_PIPES_MAX, (int)cfg->buffer_size, pipe_grow_to(),
+			     pipe_grow_budget());
 	if (err)
 		return err;
 	if (cut) {

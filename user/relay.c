@@ -161,24 +161,41 @@ int data_path_parse(const char *text, enum data_path *out)
 	return -EINVAL;
 }
 
-int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size)
+int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size, size_t grow_to,
+		   size_t grow_budget)
 {
+	memset(pool, 0, sizeof(*pool));
 	pool->idle = calloc((size_t)max_idle, sizeof(*pool->idle));
 	if (!pool->idle)
 		return -ENOMEM;
-	pool->n_idle = 0;
 	pool->max_idle = max_idle;
 	pool->pipe_size = pipe_size;
-	pool->warned_small = 0;
+	pool->grow_to = grow_to;
+	pool->grow_budget = grow_budget;
 	return 0;
+}
+
+/* What a pipe of cap bytes holds beyond the pool's size. */
+static size_t pipe_extra(const struct pipe_pool *pool, size_t cap)
+{
+	return cap > (size_t)pool->pipe_size ? cap - (size_t)pool->pipe_size : 0;
+}
+
+static void pipe_close(struct pipe_pool *pool, int fds[2], size_t cap)
+{
+	size_t extra = pipe_extra(pool, cap);
+
+	close(fds[0]);
+	close(fds[1]);
+	fds[0] = fds[1] = -1;
+	pool->grown -= extra < pool->grown ? extra : pool->grown;
 }
 
 void pipe_pool_free(struct pipe_pool *pool)
 {
 	while (pool->n_idle > 0) {
 		pool->n_idle--;
-		close(pool->idle[pool->n_idle].fds[0]);
-		close(pool->idle[pool->n_idle].fds[1]);
+		pipe_close(pool, pool->idle[pool->n_idle].fds, pool->idle[pool->n_idle].cap);
 	}
 	free(pool->idle);
 	pool->idle = NULL;
@@ -216,12 +233,11 @@ static int pipe_get(struct relay_dir *d)
 	if (cap < 0)
 		cap = pipe_capacity(d->pipe[1]);
 	if (cap <= 0) {
-		close(d->pipe[0]);
-		close(d->pipe[1]);
-		d->pipe[0] = d->pipe[1] = -1;
+		pipe_close(pool, d->pipe, 0);
 		return cap < 0 ? (int)cap : -EIO;
 	}
 	d->pipe_cap = (size_t)cap;
+	pool->grown += pipe_extra(pool, d->pipe_cap);
 	if (cap < pool->pipe_size && !pool->warned_small) {
 		pool->warned_small = 1;
 		pr_warn("splice: a pipe of %zd bytes, not the %d of --buffer-size (see "
@@ -241,12 +257,46 @@ static void pipe_put(struct relay_dir *d)
 		pool->idle[pool->n_idle].fds[1] = d->pipe[1];
 		pool->idle[pool->n_idle].cap = d->pipe_cap;
 		pool->n_idle++;
+		d->pipe[0] = d->pipe[1] = -1;
 	} else {
-		close(d->pipe[0]);
-		close(d->pipe[1]);
+		pipe_close(pool, d->pipe, d->pipe_cap);
 	}
-	d->pipe[0] = d->pipe[1] = -1;
 	d->pipe_cap = 0;
+	d->pipe_full = 0;
+}
+
+/* A full pipe carries a bulk flow: give it room, within the budget. */
+static void pipe_grow(struct relay_dir *d)
+{
+	struct pipe_pool *pool = d->pool;
+	size_t now = pipe_extra(pool, d->pipe_cap), later = pipe_extra(pool, pool->grow_to);
+	int cap;
+
+	if (d->no_grow || d->pipe_cap >= pool->grow_to ||
+	    pool->grown - now + later > pool->grow_budget)
+		return;
+	cap = fcntl(d->pipe[1], F_SETPIPE_SZ, (int)pool->grow_to);
+	if (cap < 0) {
+		d->no_grow = 1; /* the limits said no; do not ask at every splice */
+		return;
+	}
+	pool->grown = pool->grown - now + pipe_extra(pool, (size_t)cap);
+	pool->grows++;
+	d->pipe_cap = (size_t)cap;
+}
+
+int relay_dir_adopt_pipe(struct relay_dir *d, int fds[2], size_t len)
+{
+	ssize_t cap = pipe_capacity(fds[1]);
+
+	if (cap <= 0 || (size_t)cap < len)
+		return -EPROTO;
+	d->pipe[0] = fds[0];
+	d->pipe[1] = fds[1];
+	d->pipe_len = len;
+	d->pipe_cap = (size_t)cap;
+	d->pool->grown += pipe_extra(d->pool, d->pipe_cap);
+	return 0;
 }
 
 int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool)
@@ -263,12 +313,9 @@ int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct 
 void relay_dir_free(struct relay_dir *d)
 {
 	relay_buf_free(&d->buf);
-	if (d->pipe[0] >= 0) {
-		/* Bytes still in it die with the connection. */
-		close(d->pipe[0]);
-		close(d->pipe[1]);
-		d->pipe[0] = d->pipe[1] = -1;
-	}
+	/* Bytes still in it die with the connection. */
+	if (d->pipe[0] >= 0)
+		pipe_close(d->pool, d->pipe, d->pipe_cap);
 }
 
 size_t relay_dir_pending(const struct relay_dir *d)
@@ -283,7 +330,7 @@ int relay_dir_has_space(const struct relay_dir *d)
 		return relay_buf_space(&d->buf) > 0;
 	case DATA_PATH_SPLICE:
 		/* Without a pipe, the next one has room. */
-		return d->pipe[0] < 0 || d->pipe_len < d->pipe_cap;
+		return d->pipe[0] < 0 || (!d->pipe_full && d->pipe_len < d->pipe_cap);
 	default:
 		return 0;
 	}
@@ -305,6 +352,19 @@ static ssize_t splice_fill(struct relay_dir *d, int src_fd)
 		n = -errno;
 	if (n > 0)
 		d->pipe_len += (size_t)n;
+	/*
+	 * A pipe is full when its bytes reach its size, or when its slots run
+	 * out first (a slot holds one page's piece of an skb, which may be
+	 * small): then the splice says EAGAIN with bytes in the pipe. That
+	 * EAGAIN may also mean an empty socket; taking the pipe for full then
+	 * only waits for the next drain, which the bytes in it will bring.
+	 */
+	if (d->pipe_len == d->pipe_cap || (n == -EAGAIN && d->pipe_len)) {
+		size_t cap = d->pipe_cap;
+
+		pipe_grow(d);
+		d->pipe_full = d->pipe_cap == cap;
+	}
 	if (!d->pipe_len && n <= 0)
 		pipe_put(d);
 	return n;
@@ -320,6 +380,8 @@ static ssize_t splice_drain(struct relay_dir *d, int dst_fd)
 	if (n < 0)
 		return -errno;
 	d->pipe_len -= (size_t)n;
+	if (n > 0)
+		d->pipe_full = 0;
 	if (!d->pipe_len)
 		pipe_put(d);
 	return n;

@@ -62,6 +62,14 @@ int data_path_parse(const char *text, enum data_path *out);
  * Idle pipes for the splice path. A pipe is only held while bytes are in
  * flight, so idle connections cost no pipe fds (a connection would
  * otherwise take six fds instead of two).
+ *
+ * A pipe starts at pipe_size (--buffer-size). One that a splice fills up
+ * carries a bulk flow: it grows to grow_to, which halves the daemon's CPU
+ * per byte (fewer, larger splices; bench/), while the pool's pipes hold
+ * at most grow_budget bytes beyond pipe_size in all. The kernel counts
+ * every pipe's pages against fs.pipe-user-pages-soft, past which a new
+ * pipe gets two pages only: the budget keeps growth from taking that room
+ * from new connections.
  */
 struct idle_pipe {
 	int fds[2];
@@ -74,9 +82,14 @@ struct pipe_pool {
 	int max_idle;
 	int pipe_size; /* asked of F_SETPIPE_SZ; a pipe may get less */
 	int warned_small; /* that a pipe got less was logged */
+	size_t grow_to; /* a full pipe's new size; <= pipe_size: no growth */
+	size_t grow_budget;
+	size_t grown; /* bytes beyond pipe_size of the pipes open now */
+	uint64_t grows; /* pipes grown so far */
 };
 
-int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size);
+int pipe_pool_init(struct pipe_pool *pool, int max_idle, int pipe_size, size_t grow_to,
+		   size_t grow_budget);
 void pipe_pool_free(struct pipe_pool *pool);
 
 /* The bytes of one direction, on their way from one leg to the other. */
@@ -87,10 +100,14 @@ struct relay_dir {
 	int pipe[2]; /* -1 while no bytes are in flight */
 	size_t pipe_len;
 	size_t pipe_cap; /* what this pipe holds: the bound of one splice */
+	int no_grow; /* growing this direction's pipe failed once */
+	int pipe_full; /* found full; no more reading until a drain */
 };
 
 /* A pipe's capacity in bytes (F_GETPIPE_SZ), or a negative errno. */
 ssize_t pipe_capacity(int fd);
+/* A pipe that came from elsewhere (a takeover) joins d, and the pool's count. */
+int relay_dir_adopt_pipe(struct relay_dir *d, int fds[2], size_t len);
 
 int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool);
 void relay_dir_free(struct relay_dir *d);

@@ -240,6 +240,9 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)st->auth_failed, "auth_cached",
 			(unsigned long long)st->auth_cached);
 		fprintf(out, "%-22s %14llu\n", "port_waits", (unsigned long long)st->port_waits);
+		fprintf(out, "%-22s %14llu\n%-22s %14zu\n", "pipes_grown",
+			(unsigned long long)r->proxy->pipes.grows, "pipe_bytes_grown",
+			r->proxy->pipes.grown);
 		for (i = 1; i < CLOSE_REASONS; i++)
 			fprintf(out, "closed_%-15s %14llu\n", close_reason_name(i),
 				(unsigned long long)st->closed[i]);
@@ -258,11 +261,12 @@ int report_stats(const struct report *r, int json, FILE *out)
 	fprintf(out,
 		"},\"daemon\":{\"accepted\":%llu,\"auth_ok\":%llu,\"auth_failed\":%llu,"
 		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"port_waits\":%llu,\"cut\":%llu,"
-		"\"closed\":{",
+		"\"pipes_grown\":%llu,\"pipe_bytes_grown\":%zu,\"closed\":{",
 		(unsigned long long)st->accepted, (unsigned long long)st->auth_ok,
 		(unsigned long long)st->auth_failed, (unsigned long long)st->auth_cached,
 		(unsigned long long)st->refused_no_fds, (unsigned long long)st->port_waits,
-		(unsigned long long)st->cut);
+		(unsigned long long)st->cut, (unsigned long long)r->proxy->pipes.grows,
+		r->proxy->pipes.grown);
 	for (i = 1; i < CLOSE_REASONS; i++)
 		fprintf(out, "%s\"%s\":%llu", i > 1 ? "," : "", close_reason_name(i),
 			(unsigned long long)st->closed[i]);

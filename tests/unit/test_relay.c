@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests of user/relay.c: the ring buffer between two sockets. */
+/* Unit tests of user/relay.c: the ring buffer between two sockets, and the
+ * splice path's pipes: how they are found full and grow. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -365,6 +366,85 @@ static void test_drain_closed_peer(void **state)
 	assert_int_equal(relay_buf_pending(&fx->b), 20);
 }
 
+/* Fills d from fd until the pipe is taken for full (at most a few reads). */
+static void fill_until_full(struct relay_dir *d, int fd)
+{
+	int tries;
+
+	for (tries = 0; tries < 64 && relay_dir_has_space(d); tries++) {
+		ssize_t n = relay_dir_fill(d, fd);
+
+		if (n < 0)
+			assert_int_equal(n, -EAGAIN);
+	}
+	assert_false(relay_dir_has_space(d));
+}
+
+#define SMALL_PIPE (64 * 1024)
+#define BIG_PIPE (1024 * 1024)
+
+/*
+ * A pipe found full grows to grow_to while the budget allows, and only then:
+ * the second direction's stays small and is not read again until a drain.
+ * Closing the grown pipe gives its bytes back to the budget.
+ */
+static void test_splice_full_pipe_grows_within_budget(void **state)
+{
+	struct fixture *fx = *state;
+	struct pipe_pool pool;
+	struct relay_dir big, small;
+	int sndbuf = 4 * BIG_PIPE; /* the kernel caps it; it still takes the bytes below */
+	size_t off = 0;
+
+	assert_int_equal(pipe_pool_init(&pool, 4, SMALL_PIPE, BIG_PIPE, BIG_PIPE - SMALL_PIPE), 0);
+	relay_dir_init(&big, DATA_PATH_SPLICE, 0, &pool);
+	relay_dir_init(&small, DATA_PATH_SPLICE, 0, &pool);
+
+	/* Both read the same source in turn: it holds more than a small pipe. */
+	assert_int_equal(setsockopt(fx->src[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	write_pattern(fx->src[0], 0, 3 * SMALL_PIPE);
+	assert_true(relay_dir_has_space(&big));
+	while (!pool.grows) {
+		assert_true(relay_dir_fill(&big, fx->src[1]) > 0);
+		assert_true(relay_dir_has_space(&big));
+	}
+	assert_int_equal(big.pipe_cap, BIG_PIPE);
+	assert_int_equal(pool.grown, BIG_PIPE - SMALL_PIPE);
+	/* What big left in the source fills small, which may not grow. */
+	fill_until_full(&small, fx->src[1]);
+	assert_int_equal(small.pipe_cap, SMALL_PIPE);
+	assert_int_equal(pool.grows, 1);
+	/* A drain makes room, and the pipe is read again. */
+	assert_true(relay_dir_drain(&big, fx->dst[0]) > 0);
+	assert_true(read_pattern(fx->dst[1], &off) > 0);
+	assert_true(relay_dir_drain(&small, fx->dst[0]) > 0);
+	assert_true(relay_dir_has_space(&small));
+	/* An emptied pipe waits in the pool, grown: still counted. */
+	relay_dir_free(&big);
+	relay_dir_free(&small);
+	assert_int_equal(pool.grown, BIG_PIPE - SMALL_PIPE);
+	pipe_pool_free(&pool);
+	assert_int_equal(pool.grown, 0);
+}
+
+/* Past the budget nothing grows, however full. */
+static void test_splice_no_budget_no_growth(void **state)
+{
+	struct fixture *fx = *state;
+	struct pipe_pool pool;
+	struct relay_dir d;
+
+	assert_int_equal(pipe_pool_init(&pool, 4, SMALL_PIPE, BIG_PIPE, 0), 0);
+	relay_dir_init(&d, DATA_PATH_SPLICE, 0, &pool);
+	write_pattern(fx->src[0], 0, 2 * SMALL_PIPE);
+	fill_until_full(&d, fx->src[1]);
+	assert_int_equal(d.pipe_cap, SMALL_PIPE);
+	assert_int_equal(pool.grows, 0);
+	assert_int_equal(pool.grown, 0);
+	relay_dir_free(&d);
+	pipe_pool_free(&pool);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -378,6 +458,8 @@ int main(void)
 		TEST(test_wrap_around),
 		TEST(test_drain_eagain_keeps_pending),
 		TEST(test_drain_closed_peer),
+		TEST(test_splice_full_pipe_grows_within_budget),
+		TEST(test_splice_no_budget_no_growth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
