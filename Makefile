@@ -210,7 +210,7 @@ bench: deps
 	$(Q)bench/run.py --cutthru-paths copy,splice,sockmap
 
 # A SYN flood dropped by XDP native, XDP generic, TC alone and an nftables
-# ingress rule; ns per packet through BPF_PROG_TEST_RUN (about 3 minutes);
+# ingress rule; ns per packet through BPF_PROG_TEST_RUN (about 6 minutes);
 # writes bench/RESULTS-xdp.md and bench/results-xdp.png.
 bench-xdp: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/progrun $(BUILD)/bench/xdpflood \
