@@ -424,8 +424,7 @@ static int adopt_leg(struct proxy *p, struct leg *leg, const struct wire_leg *w,
 			fds[0] = take_fd(r);
 			fds[1] = take_fd(r);
 			/* Sized by the other daemon, maybe to another size. */
-			if (fds[0] >= 0 && fds[1] >= 0 &&
-			    !relay_dir_adopt_pipe(&leg->rx, fds, w->pipe_len))
+			if (fds[0] >= 0 && !relay_dir_adopt_pipe(&leg->rx, fds, w->pipe_len))
 				return 0;
 			if (fds[0] >= 0)
 				close(fds[0]);

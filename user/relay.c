@@ -188,7 +188,7 @@ static void pipe_close(struct pipe_pool *pool, int fds[2], size_t cap)
 	close(fds[0]);
 	close(fds[1]);
 	fds[0] = fds[1] = -1;
-	pool->grown -= extra < pool->grown ? extra : pool->grown;
+	pool->grown -= extra;
 }
 
 void pipe_pool_free(struct pipe_pool *pool)
@@ -201,7 +201,8 @@ void pipe_pool_free(struct pipe_pool *pool)
 	pool->idle = NULL;
 }
 
-ssize_t pipe_capacity(int fd)
+/* A pipe's capacity in bytes (F_GETPIPE_SZ), or a negative errno. */
+static ssize_t pipe_capacity(int fd)
 {
 	int cap = fcntl(fd, F_GETPIPE_SZ);
 

@@ -104,9 +104,8 @@ struct relay_dir {
 	int pipe_full; /* found full; no more reading until a drain */
 };
 
-/* A pipe's capacity in bytes (F_GETPIPE_SZ), or a negative errno. */
-ssize_t pipe_capacity(int fd);
-/* A pipe that came from elsewhere (a takeover) joins d, and the pool's count. */
+/* A pipe that came from elsewhere (a takeover) joins d, and the pool's
+ * count; -EPROTO if fds is not a pipe holding len bytes. */
 int relay_dir_adopt_pipe(struct relay_dir *d, int fds[2], size_t len);
 
 int relay_dir_init(struct relay_dir *d, enum data_path path, size_t cap, struct pipe_pool *pool);
