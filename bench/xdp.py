@@ -624,7 +624,7 @@ def write_markdown(path, summary, ns, meta, problems, results):
                      "freeing them to the page allocator under its lock with interrupts "
                      "off, which perf, sampling on a timer in this guest without a PMU, "
                      "charges to pvm_irq_enable) about 40 % of the CPU, "
-                     "veth_xdp_rcv reading frames the other CPU wrote 13 %. That price is "
+                     "veth_xdp_rcv, which reads frames the other CPU wrote, 10 to 13 %. That price is "
                      "every filter's, and it varies between repetitions" +
                      floor_range(results) + ", so these ratios are the least reliable of the "
                      "three.")
