@@ -74,6 +74,8 @@ METRICS = [
     ("busy_proxy_connrate", "proxy busy during the connection-rate test", "% of one CPU", False),
     ("busy_machine_connrate", "machine busy during the connection-rate test", "% of all CPUs",
      False),
+    ("held_share_bulk", "sockmap: share of the bytes the daemon moved itself (held; bulk tests)",
+     "%", False),
     ("rss_per_conn", "proxy RSS per idle connection", "KiB", False),
     ("mem_kernel_per_conn", "kernel memory per idle connection", "KiB", False),
 ]
@@ -350,6 +352,10 @@ class Config:
         """Connections the proxy was handed on PORT, where countable, else None."""
         return None
 
+    def cut_bytes(self):
+        """(redirected, held) bytes of cutthru's sockmap verdict, else None."""
+        return None
+
     def log_name(self):
         return None
 
@@ -382,6 +388,16 @@ class Cutthru(Config):
 
     def log_name(self):
         return "cutthru"
+
+    def cut_bytes(self):
+        if self.path != "sockmap":
+            return None
+        r = run(self.args.cutthru, "stats", "--json", "--instance", self.topo.tag, check=False)
+        try:
+            cut = json.loads(r.stdout)["cut_verdicts"]
+        except (ValueError, KeyError):
+            return None  # an older cutthru
+        return cut["redirected"]["bytes"], cut["held"]["bytes"]
 
     def start(self):
         argv = [self.args.cutthru, "run", "-i", self.topo.if_rc, "-i", self.topo.if_rs]
@@ -721,6 +737,7 @@ def bulk(topo, cfg, args, res):
     server); the CPU figures need all four."""
     cpu0 = proc_cpu_seconds(cfg.pids())
     busy0, _ = machine_jiffies()
+    cut0 = cfg.cut_bytes()
     total_bytes = 0
     failed = []
     for key, streams, reverse in (("tput_up_1", 1, False), ("tput_up_8", 8, False),
@@ -759,8 +776,13 @@ def bulk(topo, cfg, args, res):
     res["cpu_machine_per_gb"] = (busy1 - busy0) / CLK_TCK / gb
     if cfg.proxied:
         res["cpu_proxy_per_gb"] = (cpu1 - cpu0) / gb
+    cut1 = cfg.cut_bytes()
+    if cut0 and cut1:
+        redirected, held = (b - a for a, b in zip(cut0, cut1))
+        res["held_share_bulk"] = 100 * held / max(1, redirected + held)
     log(f"    CPU-s/GB machine {res['cpu_machine_per_gb']:.3f}"
-        + (f", proxy {res['cpu_proxy_per_gb']:.3f}" if cfg.proxied else ""))
+        + (f", proxy {res['cpu_proxy_per_gb']:.3f}" if cfg.proxied else "")
+        + (f", held {res['held_share_bulk']:.0f} %" if "held_share_bulk" in res else ""))
 
 
 def pingpong(topo, args, bins, res):
@@ -1019,7 +1041,7 @@ def fmt(v, key):
         return "n/a"
     if key == "connrate":
         return f"{v:,.0f}".replace(",", " ")
-    if key.startswith("busy") or key == "cpu_proxy_per_conn":
+    if key.startswith("busy") or key in ("cpu_proxy_per_conn", "held_share_bulk"):
         return f"{v:.0f}"
     if key.startswith("tput") or key.startswith("cpu"):
         return f"{v:.2f}" if v < 100 else f"{v:.0f}"

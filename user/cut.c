@@ -162,6 +162,25 @@ int cut_events_fd(const struct cut *cut)
 	return ring_buffer__epoll_fd(cut->events);
 }
 
+int cut_counters_fd(const struct cut *cut)
+{
+	return bpf_map__fd(cut->skel->maps.cut_counters);
+}
+
+const char *cut_reason_name(unsigned int reason)
+{
+	static const char *const names[CUTTHRU_CUT_REASONS] = {
+		[CUTTHRU_CUT_REDIRECTED] = "redirected",
+		[CUTTHRU_CUT_HELD] = "held",
+		[CUTTHRU_CUT_NO_PEER] = "no_peer",
+		[CUTTHRU_CUT_EMPTY] = "empty",
+		[CUTTHRU_CUT_OVERLAP] = "overlap",
+		[CUTTHRU_CUT_OVERLAP_FAILED] = "overlap_failed",
+	};
+
+	return reason < CUTTHRU_CUT_REASONS ? names[reason] : "?";
+}
+
 void cut_consume_events(struct cut *cut)
 {
 	ring_buffer__consume(cut->events);
@@ -370,6 +389,19 @@ static struct cut_bpf *load_verdict(const int map_fds[CUT_MAPS], int skip_old)
 	return skel;
 }
 
+/* The self-test's bytes are not traffic: counting starts after it. */
+static void zero_counters(struct cut *cut)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct cutthru_counter *zeros;
+	__u32 r;
+
+	zeros = ncpus > 0 ? calloc((size_t)ncpus, sizeof(*zeros)) : NULL;
+	for (r = 0; zeros && r < CUTTHRU_CUT_REASONS; r++)
+		bpf_map_update_elem(cut_counters_fd(cut), &r, zeros, BPF_ANY);
+	free(zeros);
+}
+
 int cut_init(struct cut *cut, char *why, size_t len)
 {
 	return cut_init_shared(cut, NULL, why, len);
@@ -419,6 +451,9 @@ int cut_init_shared(struct cut *cut, const int map_fds[CUT_MAPS], char *why, siz
 	err = selftest_on_reserved(cut, why, len);
 	if (err)
 		goto err_destroy;
+	/* An old daemon's counts go on. */
+	if (!map_fds)
+		zero_counters(cut);
 	return 0;
 
 err_destroy:

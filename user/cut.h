@@ -73,6 +73,10 @@ void cut_close(struct cut *cut);
 /* The ring buffer's fd, for the event loop, and its consumer. */
 int cut_events_fd(const struct cut *cut);
 void cut_consume_events(struct cut *cut);
+/* The verdict's per-CPU counters (CUTTHRU_CUT_REASONS slots), and what
+ * each slot counts. */
+int cut_counters_fd(const struct cut *cut);
+const char *cut_reason_name(unsigned int reason);
 /* Hands two connected sockets to the kernel. */
 int cut_handoff(struct cut *cut, int fd_a, int fd_b, struct cut_pair *pair);
 /* Forgets the pair (the sockhash drops closed sockets by itself). */

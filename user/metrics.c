@@ -41,6 +41,23 @@ static void render_verdicts(const struct report *r, FILE *out)
 		(unsigned long long)sum[CUTTHRU_STEER_SYN].packets);
 }
 
+/* Bytes after sockmap hand-offs: redirected by the kernel, or held and
+ * moved by the daemon (cutthru stats: CUT-THROUGH). */
+static void render_cut(const struct report *r, FILE *out)
+{
+	struct cutthru_counter sum[CUTTHRU_CUT_REASONS];
+	unsigned int i;
+
+	if (!r->proxy->cut ||
+	    read_counter_array(cut_counters_fd(r->proxy->cut), sum, CUTTHRU_CUT_REASONS))
+		return;
+	counter_header(out, "cutthru_cut_bytes_total", "counter",
+		       "Bytes the sockmap verdict saw after hand-offs, by verdict.");
+	for (i = 0; i < CUTTHRU_CUT_REASONS; i++)
+		fprintf(out, "cutthru_cut_bytes_total{verdict=\"%s\"} %llu\n", cut_reason_name(i),
+			(unsigned long long)sum[i].bytes);
+}
+
 static void render_connections(const struct report *r, FILE *out)
 {
 	static const char *const paths[] = { "none", "copy", "splice", "sockmap" };
@@ -112,6 +129,7 @@ static void render_daemon(const struct report *r, FILE *out)
 int metrics_render(const struct report *r, FILE *out)
 {
 	render_verdicts(r, out);
+	render_cut(r, out);
 	render_connections(r, out);
 	render_daemon(r, out);
 	return 0;

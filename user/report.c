@@ -52,7 +52,7 @@ const char *phase_name(enum conn_phase phase)
 	return phase <= PHASE_CLOSED ? phase_names[phase] : "?";
 }
 
-int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS])
+int read_counter_array(int fd, struct cutthru_counter *sum, unsigned int n)
 {
 	int ncpus = libbpf_num_possible_cpus(), cpu;
 	struct cutthru_counter *per_cpu;
@@ -63,8 +63,8 @@ int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS])
 	per_cpu = calloc((size_t)ncpus, sizeof(*per_cpu));
 	if (!per_cpu)
 		return -ENOMEM;
-	memset(sum, 0, CUTTHRU_REASONS * sizeof(*sum));
-	for (r = 0; r < CUTTHRU_REASONS; r++) {
+	memset(sum, 0, n * sizeof(*sum));
+	for (r = 0; r < n; r++) {
 		if (bpf_map_lookup_elem(fd, &r, per_cpu)) {
 			free(per_cpu);
 			return -errno;
@@ -76,6 +76,11 @@ int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS])
 	}
 	free(per_cpu);
 	return 0;
+}
+
+int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS])
+{
+	return read_counter_array(fd, sum, CUTTHRU_REASONS);
 }
 
 static void service_text(const struct config *cfg, int id, char *buf, size_t len)
@@ -207,6 +212,35 @@ int xdp_reason(unsigned int reason)
 	       reason == CUTTHRU_DROP_SYN_RATE;
 }
 
+/*
+ * The sockmap verdict's counts: redirected bytes the kernel moved; held ones
+ * waited for a slow peer in the leg's own queue and the daemon moved them.
+ * Zero where sockmap is not in use.
+ */
+static void print_cut_verdicts(const struct report *r, int json, FILE *out)
+{
+	struct cutthru_counter sum[CUTTHRU_CUT_REASONS] = { { 0 } };
+	unsigned int i;
+
+	if (r->proxy->cut)
+		read_counter_array(cut_counters_fd(r->proxy->cut), sum, CUTTHRU_CUT_REASONS);
+	if (json)
+		fprintf(out, ",\"cut_verdicts\":{");
+	else
+		fprintf(out, "\n%-28s %14s %16s\n", "CUT-THROUGH", "SEGMENTS", "BYTES");
+	for (i = 0; i < CUTTHRU_CUT_REASONS; i++) {
+		unsigned long long segs = sum[i].packets, bytes = sum[i].bytes;
+
+		if (json)
+			fprintf(out, "%s\"%s\":{\"segments\":%llu,\"bytes\":%llu}", i ? "," : "",
+				cut_reason_name(i), segs, bytes);
+		else
+			fprintf(out, "%-28s %14llu %16llu\n", cut_reason_name(i), segs, bytes);
+	}
+	if (json)
+		fprintf(out, "}");
+}
+
 int report_stats(const struct report *r, int json, FILE *out)
 {
 	struct cutthru_counter sum[CUTTHRU_REASONS], xdp[CUTTHRU_REASONS];
@@ -239,13 +273,16 @@ int report_stats(const struct report *r, int json, FILE *out)
 			(unsigned long long)st->auth_ok, "auth_failed",
 			(unsigned long long)st->auth_failed, "auth_cached",
 			(unsigned long long)st->auth_cached);
-		fprintf(out, "%-22s %14llu\n", "port_waits", (unsigned long long)st->port_waits);
+		fprintf(out, "%-22s %14llu\n%-22s %14llu\n", "port_waits",
+			(unsigned long long)st->port_waits, "cut_paused",
+			(unsigned long long)st->cut_paused);
 		fprintf(out, "%-22s %14llu\n%-22s %14zu\n", "pipes_grown",
 			(unsigned long long)r->proxy->pipes.grows, "pipe_bytes_grown",
 			r->proxy->pipes.grown);
 		for (i = 1; i < CLOSE_REASONS; i++)
 			fprintf(out, "closed_%-15s %14llu\n", close_reason_name(i),
 				(unsigned long long)st->closed[i]);
+		print_cut_verdicts(r, 0, out);
 		return 0;
 	}
 	fprintf(out, "{\"verdicts\":{");
@@ -261,15 +298,17 @@ int report_stats(const struct report *r, int json, FILE *out)
 	fprintf(out,
 		"},\"daemon\":{\"accepted\":%llu,\"auth_ok\":%llu,\"auth_failed\":%llu,"
 		"\"auth_cached\":%llu,\"refused_no_fds\":%llu,\"port_waits\":%llu,\"cut\":%llu,"
-		"\"pipes_grown\":%llu,\"pipe_bytes_grown\":%zu,\"closed\":{",
+		"\"cut_paused\":%llu,\"pipes_grown\":%llu,\"pipe_bytes_grown\":%zu,\"closed\":{",
 		(unsigned long long)st->accepted, (unsigned long long)st->auth_ok,
 		(unsigned long long)st->auth_failed, (unsigned long long)st->auth_cached,
 		(unsigned long long)st->refused_no_fds, (unsigned long long)st->port_waits,
-		(unsigned long long)st->cut, (unsigned long long)r->proxy->pipes.grows,
-		r->proxy->pipes.grown);
+		(unsigned long long)st->cut, (unsigned long long)st->cut_paused,
+		(unsigned long long)r->proxy->pipes.grows, r->proxy->pipes.grown);
 	for (i = 1; i < CLOSE_REASONS; i++)
 		fprintf(out, "%s\"%s\":%llu", i > 1 ? "," : "", close_reason_name(i),
 			(unsigned long long)st->closed[i]);
-	fprintf(out, "}}}\n");
+	fprintf(out, "}}");
+	print_cut_verdicts(r, 1, out);
+	fprintf(out, "}\n");
 	return 0;
 }

@@ -17,7 +17,8 @@ struct report {
 
 const char *reason_name(unsigned int reason);
 const char *phase_name(enum conn_phase phase);
-/* The per-CPU verdict counters, summed. */
+/* n per-CPU counters, summed; read_counters() reads the verdicts'. */
+int read_counter_array(int fd, struct cutthru_counter *sum, unsigned int n);
 int read_counters(int fd, struct cutthru_counter sum[CUTTHRU_REASONS]);
 /* Is this a reason the XDP prefilter drops under? */
 int xdp_reason(unsigned int reason);

@@ -78,11 +78,22 @@ class Upload:
 
 @pytest.mark.parametrize("path", PATHS)
 def test_reader_pausing_for_seconds_loses_nothing(topo, path):
+    """...and with sockmap, the stats account for every byte: redirected by
+    the kernel, or held while the server did not read and moved by the
+    daemon (the pause must have held some)."""
     d = start(topo, path)
     upload = Upload(topo, 3, 96 << 20)
     time.sleep(3)  # the server reads nothing: every buffer on the way fills
     assert upload.sender.is_alive(), "the sender must be held back, not everything buffered"
     upload.finish()
+    stats = json.loads(topo.ctl(d, "stats", "--json").stdout)
+    cut = {k: v["bytes"] for k, v in stats["cut_verdicts"].items()}
+    if path == "sockmap":
+        assert cut["redirected"] + cut["held"] == 96 << 20, cut
+        assert cut["held"] > 0 and stats["daemon"]["cut_paused"] >= 1, (cut, stats["daemon"])
+        assert cut["redirected"] > 0, cut
+    else:
+        assert not any(cut.values()), cut
     d.assert_clean_exit()
 
 
