@@ -63,6 +63,7 @@ struct leg {
 	uint64_t cut_base_read; /* bytes the daemon read before the hand-off */
 	int cut_holding; /* cut: the verdict holds what this leg receives */
 	int cut_moving; /* ...and the daemon moves it: the peer took the rest */
+	int cut_send_full; /* cut: a held byte written to it met a full queue */
 };
 
 struct inspect; /* inspect.c: the state of PHASE_INSPECTING..REFUSING */
@@ -152,6 +153,7 @@ struct proxy {
 	struct cut *cut; /* DATA_PATH_SOCKMAP, when its self-test passed */
 	struct conn **flow_conns; /* cut flow slot -> its connection */
 	struct io cut_events; /* the verdict's reports */
+	char *cut_move_buf; /* CUT_MOVE_BYTES, once a cut leg held bytes */
 	struct list_node closed; /* to free once no event can refer to them */
 	struct live_config *live; /* the configuration new connections get */
 	struct auth_pool auth; /* password checks, off the loop */

@@ -11,11 +11,19 @@
  * daemon renews the credit whenever the verdict reports progress. Without
  * credit the verdict holds new bytes in src's own receive queue, bounded by
  * its fixed receive buffer (CUT_RCVBUF), whose window closes. Once dst has
- * taken every redirected byte, the daemon reads the held bytes and writes
- * them to dst itself, and the verdict redirects again when all of them
- * have been written. Bytes never change order (see struct cutthru_cut_flow).
+ * taken every redirected byte, the daemon moves the held bytes to dst
+ * itself, and the verdict redirects again when all of them have been
+ * written. Bytes never change order (see struct cutthru_cut_flow).
+ *
+ * The daemon peeks at held bytes, writes them and only then consumes what
+ * dst took. Consuming opens src's window again, and a segment that arrives
+ * while any held byte is not written is held too: read first, the sender
+ * refilled the window while the daemon wrote, and the hold went on for as
+ * long as the sender kept up (in a bulk upload, 90 % of the bytes went
+ * through the daemon; now about half).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include "conn.h"
@@ -74,31 +82,55 @@ static void release_buffer(struct relay_dir *rx)
 	}
 }
 
-/* Reads held bytes from src, at most up to `held` (anything later is the
- * verdict's to count), and writes what it has to dst. */
+/* Writes held bytes to dst, then consumes from src what dst took. */
+static int move_peeked(struct conn *c, struct direction *d, uint64_t want)
+{
+	struct proxy *p = c->proxy;
+	ssize_t n, taken;
+
+	if (!p->cut_move_buf && !(p->cut_move_buf = malloc(CUT_MOVE_BYTES)))
+		return CLOSE_NO_RESOURCES;
+	n = recv(d->src->io.fd, p->cut_move_buf, want < CUT_MOVE_BYTES ? want : CUT_MOVE_BYTES,
+		 MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		d->src->rd_eof = 1;
+	if (n <= 0)
+		return n < 0 && errno != EAGAIN && errno != EINTR ? reset_reason(d->src) : 0;
+	taken = send(d->dst->io.fd, p->cut_move_buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (taken < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return reset_reason(d->dst);
+		d->dst->cut_send_full = 1;
+		return 0;
+	}
+	/* The same bytes again, now gone from src: nothing else reads it. */
+	if (recv(d->src->io.fd, p->cut_move_buf, (size_t)taken, MSG_DONTWAIT) != taken)
+		return reset_reason(d->src);
+	WRITE_ONCE(d->flow->relayed, d->flow->relayed + (uint64_t)taken);
+	return 0;
+}
+
+/* Moves held bytes, at most up to `held` (anything later is the verdict's
+ * to count): first those an older daemon handed over in its buffer. */
 static int move_some(struct conn *c, struct direction *d, uint64_t held)
 {
 	struct relay_dir *rx = &d->src->rx;
-	uint64_t want = held - d->flow->relayed - relay_dir_pending(rx);
 	ssize_t n;
 
-	/* The buffer exists only while held bytes pass through the daemon. */
-	if (want && !rx->buf.data &&
-	    relay_dir_init(rx, DATA_PATH_COPY, c->live->cfg.buffer_size, NULL))
-		return CLOSE_NO_RESOURCES;
-	if (want && relay_buf_space(&rx->buf)) {
-		n = relay_buf_fill_max(&rx->buf, d->src->io.fd, want);
-		if (n == 0)
-			d->src->rd_eof = 1;
-		else if (n < 0 && n != -EAGAIN)
-			return reset_reason(d->src);
+	d->dst->cut_send_full = 0;
+	if (relay_dir_pending(rx)) {
+		n = relay_dir_drain(rx, d->dst->io.fd);
+		if (n < 0 && n != -EAGAIN)
+			return reset_reason(d->dst);
+		if (n > 0)
+			WRITE_ONCE(d->flow->relayed, d->flow->relayed + (uint64_t)n);
+		if (relay_dir_pending(rx))
+			return 0;
+		release_buffer(rx);
 	}
-	n = relay_dir_drain(rx, d->dst->io.fd);
-	if (n < 0 && n != -EAGAIN)
-		return reset_reason(d->dst);
-	if (n > 0)
-		WRITE_ONCE(d->flow->relayed, d->flow->relayed + (uint64_t)n);
-	return 0;
+	if (held == d->flow->relayed)
+		return 0;
+	return move_peeked(c, d, held - d->flow->relayed);
 }
 
 /*
@@ -160,7 +192,7 @@ static int pass_fin(struct direction *d)
  * FIN, RST and errors always. Bytes held: before the daemon knows of a hold,
  * so that it learns of it even if the report was lost (after a FIN the leg
  * is always readable; a FIN waiting is polled anyway); while it moves them,
- * as long as it has room. Bytes in hand to write.
+ * as long as the peer takes them. Room for bytes the peer's queue refused.
  */
 static uint32_t cut_interest(struct conn *c, struct leg *leg)
 {
@@ -168,9 +200,9 @@ static uint32_t cut_interest(struct conn *c, struct leg *leg)
 	uint32_t ev = leg->rd_eof ? 0 : EPOLLRDHUP;
 
 	if ((!leg->cut_holding && !leg->rd_eof) ||
-	    (leg->cut_moving && (!leg->rx.buf.data || relay_buf_space(&leg->rx.buf))))
+	    (leg->cut_moving && !peer->cut_send_full && !relay_dir_pending(&leg->rx)))
 		ev |= EPOLLIN;
-	if (relay_dir_pending(&peer->rx))
+	if (relay_dir_pending(&peer->rx) || leg->cut_send_full)
 		ev |= EPOLLOUT;
 	return ev;
 }

@@ -20,6 +20,8 @@
  */
 #define CUT_QUEUE_BYTES (4u << 20)
 #define CUT_RCVBUF (4 << 20)
+/* At most this many held bytes are moved at once (one buffer per daemon). */
+#define CUT_MOVE_BYTES (1u << 20)
 
 struct cut_bpf;
 struct ring_buffer;

@@ -439,6 +439,8 @@ void proxy_shutdown(struct proxy *p)
 		io_del(p->loop, &p->cut_events);
 	free(p->flow_conns);
 	p->flow_conns = NULL;
+	free(p->cut_move_buf);
+	p->cut_move_buf = NULL;
 	if (p->handover_fd >= 0)
 		close(p->handover_fd);
 	p->handover_fd = -1;

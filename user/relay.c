@@ -56,11 +56,6 @@ static int pending_iov(const struct relay_buf *b, struct iovec iov[2])
 
 ssize_t relay_buf_fill(struct relay_buf *b, int fd)
 {
-	return relay_buf_fill_max(b, fd, SIZE_MAX);
-}
-
-ssize_t relay_buf_fill_max(struct relay_buf *b, int fd, size_t max)
-{
 	struct iovec iov[2];
 	ssize_t n;
 	int cnt;
@@ -68,12 +63,6 @@ ssize_t relay_buf_fill_max(struct relay_buf *b, int fd, size_t max)
 	if (!relay_buf_space(b))
 		return -ENOBUFS;
 	cnt = free_iov(b, iov);
-	if (iov[0].iov_len >= max) {
-		iov[0].iov_len = max;
-		cnt = 1;
-	} else if (cnt == 2 && iov[0].iov_len + iov[1].iov_len > max) {
-		iov[1].iov_len = max - iov[0].iov_len;
-	}
 	do
 		n = readv(fd, iov, cnt);
 	while (n < 0 && errno == EINTR);

@@ -37,8 +37,6 @@ static inline size_t relay_buf_space(const struct relay_buf *b)
  * the buffer is full).
  */
 ssize_t relay_buf_fill(struct relay_buf *b, int fd);
-/* The same, reading at most max bytes. */
-ssize_t relay_buf_fill_max(struct relay_buf *b, int fd, size_t max);
 /* Writes pending bytes to fd. Returns bytes written (>= 0) or -errno. */
 ssize_t relay_buf_drain(struct relay_buf *b, int fd);
 /* Copies the pending bytes to out (relay_buf_pending() of them), leaving
