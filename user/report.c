@@ -217,13 +217,11 @@ int xdp_reason(unsigned int reason)
  * waited for a slow peer in the leg's own queue and the daemon moved them.
  * Zero where sockmap is not in use.
  */
-static void print_cut_verdicts(const struct report *r, int json, FILE *out)
+static void print_cut_verdicts(const struct cutthru_counter sum[CUTTHRU_CUT_REASONS], int json,
+			       FILE *out)
 {
-	struct cutthru_counter sum[CUTTHRU_CUT_REASONS] = { { 0 } };
 	unsigned int i;
 
-	if (r->proxy->cut)
-		read_counter_array(cut_counters_fd(r->proxy->cut), sum, CUTTHRU_CUT_REASONS);
 	if (json)
 		fprintf(out, ",\"cut_verdicts\":{");
 	else
@@ -244,12 +242,15 @@ static void print_cut_verdicts(const struct report *r, int json, FILE *out)
 int report_stats(const struct report *r, int json, FILE *out)
 {
 	struct cutthru_counter sum[CUTTHRU_REASONS], xdp[CUTTHRU_REASONS];
+	struct cutthru_counter cut[CUTTHRU_CUT_REASONS] = { { 0 } };
 	const struct proxy_stats *st = &r->proxy->stats;
 	int xdp_on = r->proxy->cfg->xdp_mode != XDP_MODE_OFF;
 	unsigned int i;
 	int err;
 
 	err = read_counters(r->counters_fd, sum) ?: read_counters(r->xdp_counters_fd, xdp);
+	if (!err && r->proxy->cut)
+		err = read_counter_array(cut_counters_fd(r->proxy->cut), cut, CUTTHRU_CUT_REASONS);
 	if (err) {
 		fprintf(out, "reading the counters: %s\n", strerror(-err));
 		return err;
@@ -282,7 +283,7 @@ int report_stats(const struct report *r, int json, FILE *out)
 		for (i = 1; i < CLOSE_REASONS; i++)
 			fprintf(out, "closed_%-15s %14llu\n", close_reason_name(i),
 				(unsigned long long)st->closed[i]);
-		print_cut_verdicts(r, 0, out);
+		print_cut_verdicts(cut, 0, out);
 		return 0;
 	}
 	fprintf(out, "{\"verdicts\":{");
@@ -308,7 +309,7 @@ int report_stats(const struct report *r, int json, FILE *out)
 		fprintf(out, "%s\"%s\":%llu", i > 1 ? "," : "", close_reason_name(i),
 			(unsigned long long)st->closed[i]);
 	fprintf(out, "}}");
-	print_cut_verdicts(r, 1, out);
+	print_cut_verdicts(cut, 1, out);
 	fprintf(out, "}\n");
 	return 0;
 }
