@@ -74,6 +74,8 @@ static int64_t grant(const struct direction *d)
 	return (int64_t)(READ_ONCE(d->flow->redirected) - (uint64_t)taken);
 }
 
+/* Only bytes an older daemon handed over fill a buffer here; once they are
+ * written it goes. */
 static void release_buffer(struct relay_dir *rx)
 {
 	if (rx->buf.data) {
@@ -150,7 +152,6 @@ static int move_held(struct conn *c, struct direction *d)
 	queued = grant(d);
 	if (held == d->flow->relayed && !relay_dir_pending(&d->src->rx)) {
 		d->src->cut_holding = d->src->cut_moving = 0;
-		release_buffer(&d->src->rx);
 		return 0;
 	}
 	if (!d->src->cut_holding) {
