@@ -136,9 +136,9 @@ def test_sockmap_fast_reader_bytes_mostly_stay_in_the_kernel(topo):
     """A fast sender and a fast reader. When the peer leg falls behind, the
     verdict holds and the daemon moves the held bytes; it must consume them
     only after writing them, or the sender refills the window meanwhile and
-    the hold goes on for as long as it keeps up: the daemon then moved 96 to
-    98 % of these uploads itself (at most 80 % in seven runs now; 87 to 95 %
-    of an iperf3 upload, now 51 to 58 %)."""
+    the hold goes on for as long as it keeps up. The daemon then moved 97
+    and 98 % of these uploads itself in two runs, and at most 80 % in seven
+    runs now (87 to 95 % of an iperf3 upload before, 51 to 58 % now)."""
     d = start(topo, "sockmap")
     total = 0
     for _ in range(3):
