@@ -187,6 +187,13 @@ static enum close_reason pump_direction(struct leg *src, struct leg *dst)
 			return reset_reason(dst);
 	}
 	if (src->rd_eof && !relay_dir_pending(&src->rx) && !dst->wr_shut) {
+		/* The last FIN of a connection: conn_pump closes both legs
+		 * next, and close() sends it (dst's receive queue is empty,
+		 * so no reset). One system call less per connection. */
+		if (dst->rd_eof && src->wr_shut && !relay_dir_pending(&dst->rx)) {
+			dst->wr_shut = 1;
+			return CLOSE_NONE;
+		}
 		if (shutdown(dst->io.fd, SHUT_WR) && errno != ENOTCONN)
 			return reset_reason(dst);
 		dst->wr_shut = 1;
