@@ -1024,7 +1024,7 @@ def build_helpers(tmp):
     out = os.path.join(tmp, "bin")
     os.makedirs(out)
     bins = {}
-    for name in ("benchsrv", "connrate", "pingpong", "holdconns"):
+    for name in ("benchsrv", "connrate", "pingpong", "holdconns", "syscallcost"):
         path = os.path.join(out, name)
         run("cc", "-O2", "-Wall", "-Wextra", "-pthread", "-o", path, os.path.join(HERE, f"{name}.c"))
         bins[name] = path
@@ -1032,6 +1032,16 @@ def build_helpers(tmp):
     run("cc", "-O2", "-Wall", "-shared", "-fPIC", "-o", so, os.path.join(HERE, "transparent_listen.c"), "-ldl")
     bins["transparent_listen.so"] = so
     return bins
+
+
+def syscall_cost(bins):
+    """ns per system call that does nothing, or None: a proxy's CPU per connection
+    is partly its count of system calls times this."""
+    r = run(bins["syscallcost"], check=False, timeout=120)
+    try:
+        return json.loads(r.stdout)["ns_per_syscall"]
+    except (ValueError, KeyError):
+        return None
 
 
 def data_paths_from_help(cutthru):
@@ -1104,6 +1114,9 @@ def write_results_md(path, summary, configs, results, meta):
     L.append(f"- date: {meta['date']}")
     L.append(f"- kernel: {meta['kernel']}; {meta['cpus']} CPUs ({meta['cpu_model']}); {meta['mem_gib']:.0f} GiB")
     L.append(f"- cutthru: {meta['cutthru_version']} (git {meta['git']}); built: {meta['build']}")
+    if meta.get("ns_per_syscall") is not None:
+        L.append(f"- one system call that does nothing (getppid, bench/syscallcost.c): "
+                 f"{meta['ns_per_syscall']:.0f} ns")
     L.append(f"- haproxy: {meta['haproxy']}; nginx: {meta['nginx']}; iperf3: {meta['iperf3']}")
     L.append(f"- command: `{meta['command']}`")
     L.append(f"- repetitions: {meta['reps']} (configurations in rotated order, fresh namespaces each time); "
@@ -1339,6 +1352,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     t_start = time.time()
+    # The code measured is the code at start: record it before anything can change.
+    git_rev = (run("git", "-C", REPO, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "?") + (
+        " + uncommitted changes" if run("git", "--no-optional-locks", "-C", REPO, "status", "--porcelain",
+                                        "-uno", check=False).stdout.strip() else "")
     warnings = []
     build = "not rebuilt (--no-build)"
     if not args.no_build:
@@ -1376,6 +1393,7 @@ def main():
     tmp_root = tempfile.mkdtemp(prefix="cutthru-bench-")
     dma_fd = None
     results = []
+    ns_per_syscall = None
     interrupted = False
     try:
         bins = build_helpers(tmp_root)
@@ -1386,6 +1404,8 @@ def main():
         except OSError as e:
             dma = f"no ({e.strerror})"
             warnings.append(f"/dev/cpu_dma_latency could not be held at 0: {e}")
+        ns_per_syscall = syscall_cost(bins)
+        log(f"one system call costs {ns_per_syscall} ns here (bench/syscallcost.c)")
         log(f"configs {configs}, {args.reps} repetition(s); logs in {tmp_root}")
         for rep in range(args.reps):
             k = rep % len(configs)
@@ -1413,9 +1433,8 @@ def main():
                            if ln.startswith("model name")), "?"),
         "mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
         "cutthru_version": tool_version(args.cutthru, "--version"),
-        "git": (run("git", "-C", REPO, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "?")
-               + (" + uncommitted changes" if run("git", "--no-optional-locks", "-C", REPO, "status",
-                                                   "--porcelain", "-uno", check=False).stdout.strip() else ""),
+        "git": git_rev,
+        "ns_per_syscall": ns_per_syscall,
         "build": build,
         "haproxy": tool_version("haproxy", "-v"),
         "nginx": tool_version("nginx", "-v").replace("nginx version: ", ""),
