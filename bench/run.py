@@ -72,6 +72,9 @@ METRICS = [
     ("cpu_machine_per_gb", "machine CPU per GB (bulk tests)", "CPU-s/GB", False),
     ("cpu_proxy_per_conn", "proxy CPU per connection (connection-rate test)", "CPU-µs", False),
     ("cpu_machine_per_conn", "machine CPU per connection (connection-rate test)", "CPU-µs", False),
+    ("cpu_bpf_per_gb", "cutthru's BPF programs' CPU per GB (bulk tests)", "CPU-s/GB", False),
+    ("cpu_bpf_per_conn", "cutthru's BPF programs' CPU per connection (connection-rate test)", "CPU-µs",
+     False),
     ("busy_proxy_connrate", "proxy busy during the connection-rate test", "% of one CPU", False),
     ("busy_machine_connrate", "machine busy during the connection-rate test", "% of all CPUs",
      False),
@@ -134,6 +137,56 @@ class MachineClock:
         wall = t1 - self.t0
         return (max(0.0, wall * self.ncpu - (idle1 - self.idle0)), wall,
                 (jiffies1 - self.jiffies0) / CLK_TCK)
+
+
+BPF_ENABLE_STATS, BPF_STATS_RUN_TIME = 32, 0
+SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
+
+
+def enable_bpf_stats():
+    """Has the kernel time every BPF program run while the returned fd is open
+    (BPF_ENABLE_STATS; closed, even by a crash, the timing stops), or None.
+
+    It costs two clock reads per run, for every configuration alike; only
+    cutthru's figures use it."""
+    if SYS_BPF is None:
+        return None
+    attr = ctypes.create_string_buffer(struct.pack("I", BPF_STATS_RUN_TIME), 8)
+    fd = _libc.syscall(ctypes.c_long(SYS_BPF), ctypes.c_int(BPF_ENABLE_STATS), attr, ctypes.c_uint(8))
+    return fd if fd >= 0 else None
+
+
+def proc_bpf_ids(pids, kind):
+    """Ids of the BPF objects (kind "prog" or "map") the processes hold fds of."""
+    ids = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if f"bpf-{kind}" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    m = re.search(rf"^{kind}_id:\s*(\d+)", f.read(), re.M)
+            except OSError:
+                continue
+            if m:
+                ids.add(int(m.group(1)))
+    return ids
+
+
+def bpf_run_seconds(prog_ids):
+    """CPU-seconds the kernel has timed for these programs, or None if not timed."""
+    if not prog_ids:
+        return None
+    try:
+        progs = json.loads(run("bpftool", "-j", "prog", "show").stdout)
+    except (BenchError, ValueError):
+        return None
+    times = [p["run_time_ns"] for p in progs if p.get("id") in prog_ids and "run_time_ns" in p]
+    return sum(times) / 1e9 if times else None
 
 
 def proc_cpu_seconds(pids):
@@ -399,6 +452,10 @@ class Config:
         """(redirected, held) bytes of cutthru's sockmap verdict, else None."""
         return None
 
+    def bpf_seconds(self):
+        """CPU-seconds the proxy's own BPF programs ran so far (kernel-timed), else None."""
+        return None
+
     def log_name(self):
         return None
 
@@ -431,6 +488,10 @@ class Cutthru(Config):
 
     def log_name(self):
         return "cutthru"
+
+    def bpf_seconds(self):
+        # The programs the daemon holds: this instance's, not another's.
+        return bpf_run_seconds(proc_bpf_ids(self.pids(), "prog"))
 
     def cut_bytes(self):
         if self.path != "sockmap":
@@ -779,6 +840,7 @@ def bulk(topo, cfg, args, res):
     A failed run is recorded and the others go on (with a fresh iperf3
     server); the CPU figures need all four."""
     cpu0 = proc_cpu_seconds(cfg.pids())
+    bpf0 = cfg.bpf_seconds()
     clock = MachineClock()
     cut0 = cfg.cut_bytes()
     total_bytes = 0
@@ -818,6 +880,9 @@ def bulk(topo, cfg, args, res):
     res["bulk_gb"] = gb
     res["cpu_machine_per_gb"] = busy / gb
     res.setdefault("detail", {})["cpu_machine_per_gb_jiffies"] = jiffies_busy / gb
+    bpf1 = cfg.bpf_seconds()
+    if bpf0 is not None and bpf1 is not None:
+        res["cpu_bpf_per_gb"] = (bpf1 - bpf0) / gb
     if cfg.proxied:
         res["cpu_proxy_per_gb"] = (cpu1 - cpu0) / gb
     cut1 = cfg.cut_bytes()
@@ -826,7 +891,8 @@ def bulk(topo, cfg, args, res):
         res["held_share_bulk"] = 100 * held / max(1, redirected + held)
     log(f"    CPU-s/GB machine {res['cpu_machine_per_gb']:.3f}"
         + (f", proxy {res['cpu_proxy_per_gb']:.3f}" if cfg.proxied else "")
-        + (f", held {res['held_share_bulk']:.0f} %" if "held_share_bulk" in res else ""))
+        + (f", held {res['held_share_bulk']:.0f} %" if "held_share_bulk" in res else "")
+        + (f", BPF {res['cpu_bpf_per_gb']:.3f}" if "cpu_bpf_per_gb" in res else ""))
 
 
 def pingpong(topo, args, bins, res):
@@ -846,6 +912,7 @@ def pingpong(topo, args, bins, res):
 def connrate(topo, cfg, args, bins, res):
     syn0 = cfg.syn_count(PORT_RR)
     pids = cfg.pids()
+    bpf0 = cfg.bpf_seconds()
     cpu0, clock, t0 = proc_cpu_seconds(pids), MachineClock(), time.monotonic()
     r = run("ip", "netns", "exec", topo.client, bins["connrate"], "-a", SERVER4, "-p", str(PORT_RR),
             "-t", str(args.rate_threads), "-c", str(args.rate_conc), "-d", str(args.rate_seconds),
@@ -862,6 +929,9 @@ def connrate(topo, cfg, args, bins, res):
     res["detail"]["busy_machine_connrate_jiffies"] = 100 * jiffies_busy / (wall * clock.ncpu)
     if j["ok"]:
         res["cpu_machine_per_conn"] = busy / j["ok"] * 1e6
+    bpf1 = cfg.bpf_seconds()
+    if bpf0 is not None and bpf1 is not None and j["ok"]:
+        res["cpu_bpf_per_conn"] = (bpf1 - bpf0) / j["ok"] * 1e6
     if cfg.proxied and j["ok"]:
         res["cpu_proxy_per_conn"] = (cpu1 - cpu0) / j["ok"] * 1e6
         res["busy_proxy_connrate"] = 100 * (cpu1 - cpu0) / (t1 - t0)
@@ -1099,6 +1169,10 @@ def fmt(v, key):
         return "n/a"
     if key == "connrate":
         return f"{v:,.0f}".replace(",", " ")
+    if key == "cpu_bpf_per_conn":
+        return f"{v:.1f}"
+    if key == "cpu_bpf_per_gb":
+        return f"{v:.3f}"
     if key.startswith("busy") or key in ("cpu_proxy_per_conn", "cpu_machine_per_conn", "held_share_bulk"):
         return f"{v:.0f}"
     if key.startswith("tput") or key.startswith("cpu"):
@@ -1185,6 +1259,11 @@ def write_results_md(path, summary, configs, results, meta):
              "(/proc/PID/stat; work done in softirq, e.g. BPF or in-kernel forwarding, is not in it), machine = "
              "busy time of all CPUs (includes iperf3 itself and whatever else runs on the machine), divided by "
              "the GB (10⁹ bytes) received.")
+    L.append("- cutthru's BPF programs (the intercepting controller at TC, and for sockmap the verdict): "
+             "the run time the kernel measures for the programs the daemon holds (BPF_ENABLE_STATS, on for "
+             "the whole run and every configuration), per GB over the four bulk runs and per completed "
+             "connection. It is part of the machine's CPU, and of the proxy's only where the softirq that ran "
+             "the program ran in the proxy's time.")
     L.append("- Machine busy time: wall time × CPUs less the idle and iowait time of /proc/stat, which the "
              "kernel's nohz idle accounting keeps exactly. /proc/stat's busy fields are sampled at the timer "
              "tick and miss work done in bursts between idle periods: for nginx's connection-rate test they "
@@ -1394,6 +1473,7 @@ def main():
     dma_fd = None
     results = []
     ns_per_syscall = None
+    bpf_stats_fd = None
     interrupted = False
     try:
         bins = build_helpers(tmp_root)
@@ -1404,6 +1484,10 @@ def main():
         except OSError as e:
             dma = f"no ({e.strerror})"
             warnings.append(f"/dev/cpu_dma_latency could not be held at 0: {e}")
+        bpf_stats_fd = enable_bpf_stats()
+        if bpf_stats_fd is None:
+            warnings.append(f"BPF_ENABLE_STATS refused ({os.strerror(ctypes.get_errno())}): "
+                            "no BPF program CPU figures")
         ns_per_syscall = syscall_cost(bins)
         log(f"one system call costs {ns_per_syscall} ns here (bench/syscallcost.c)")
         log(f"configs {configs}, {args.reps} repetition(s); logs in {tmp_root}")
@@ -1421,6 +1505,8 @@ def main():
     finally:
         if dma_fd is not None:
             os.close(dma_fd)
+        if bpf_stats_fd is not None:
+            os.close(bpf_stats_fd)
     if interrupted:
         sys.exit(130)
 
