@@ -144,21 +144,21 @@ SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
 
 
 def enable_bpf_stats():
-    """Has the kernel time every BPF program run while the returned fd is open
-    (BPF_ENABLE_STATS; closed, even by a crash, the timing stops), or None.
+    """(fd, None) with the kernel timing every BPF program run while fd is open
+    (BPF_ENABLE_STATS; closed, even by a crash, the timing stops), else
+    (None, why).
 
     It costs two clock reads per run, for every configuration alike; only
     cutthru's figures use it."""
     if SYS_BPF is None:
-        return None
+        return None, f"no bpf(2) number known for {platform.machine()}"
     attr = ctypes.create_string_buffer(struct.pack("I", BPF_STATS_RUN_TIME), 8)
     fd = _libc.syscall(ctypes.c_long(SYS_BPF), ctypes.c_int(BPF_ENABLE_STATS), attr, ctypes.c_uint(8))
-    return fd if fd >= 0 else None
+    return (fd, None) if fd >= 0 else (None, os.strerror(ctypes.get_errno()))
 
 
-def proc_bpf_ids(pids, kind):
-    """Ids of the BPF objects (kind "prog" or "map") the processes hold fds of."""
-    ids = set()
+def proc_fd_targets(pids):
+    """(pid, fd, what it points at) for every fd of the processes still there."""
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -166,14 +166,24 @@ def proc_bpf_ids(pids, kind):
             continue
         for fd in fds:
             try:
-                if f"bpf-{kind}" not in os.readlink(f"/proc/{pid}/fd/{fd}"):
-                    continue
-                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    m = re.search(rf"^{kind}_id:\s*(\d+)", f.read(), re.M)
+                yield pid, fd, os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
-                continue
-            if m:
-                ids.add(int(m.group(1)))
+                pass
+
+
+def proc_bpf_ids(pids, kind):
+    """Ids of the BPF objects (kind "prog" or "map") the processes hold fds of."""
+    ids = set()
+    for pid, fd, target in proc_fd_targets(pids):
+        if f"bpf-{kind}" not in target:
+            continue
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(rf"^{kind}_id:\s*(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
     return ids
 
 
@@ -226,18 +236,7 @@ def proc_fds(pids):
 
 def proc_sockets(pids):
     """Socket fds of the processes (an idle pipe pool's fds are not counted)."""
-    n = 0
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-            except OSError:
-                pass
-    return n
+    return sum(target.startswith("socket:") for _, _, target in proc_fd_targets(pids))
 
 
 def kernel_mem_kib():
@@ -535,23 +534,13 @@ class Cutthru(Config):
         return problem
 
     def _find_map(self, name):
-        try:
-            for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
-                try:
-                    if "bpf-map" not in os.readlink(f"/proc/{self.proc.pid}/fd/{fd}"):
-                        continue
-                    with open(f"/proc/{self.proc.pid}/fdinfo/{fd}") as f:
-                        info = f.read()
-                except OSError:
-                    continue
-                m = re.search(r"^map_id:\s*(\d+)", info, re.M)
-                if not m:
-                    continue
-                show = json.loads(run("bpftool", "-j", "map", "show", "id", m.group(1)).stdout)
-                if show.get("name") == name:
-                    return int(m.group(1))
-        except (OSError, BenchError, ValueError):
-            pass
+        for map_id in proc_bpf_ids([self.proc.pid], "map"):
+            try:
+                show = json.loads(run("bpftool", "-j", "map", "show", "id", str(map_id)).stdout)
+            except (BenchError, ValueError):
+                continue
+            if show.get("name") == name:
+                return map_id
         return None
 
     def reason_counts(self):
@@ -1266,8 +1255,8 @@ def write_results_md(path, summary, configs, results, meta):
              "the program ran in the proxy's time.")
     L.append("- Machine busy time: wall time × CPUs less the idle and iowait time of /proc/stat, which the "
              "kernel's nohz idle accounting keeps exactly. /proc/stat's busy fields are sampled at the timer "
-             "tick and miss work done in bursts between idle periods: for nginx's connection-rate test they "
-             "showed about half the busy time. results.json keeps the tick-sampled figures too "
+             "tick and miss work done in bursts between idle periods: in HAProxy's and nginx's "
+             "connection-rate tests they showed as little as half of it. results.json keeps the tick-sampled figures too "
              "(`detail.cpu_machine_per_gb_jiffies`, `detail.busy_machine_connrate_jiffies`).")
     L.append("- Memory per idle connection: bench/holdconns.c opens the connections to an echo server and "
              "gets one byte echoed on each; proxy = VmRSS delta of the proxy process(es) (user space only: "
@@ -1484,12 +1473,12 @@ def main():
         except OSError as e:
             dma = f"no ({e.strerror})"
             warnings.append(f"/dev/cpu_dma_latency could not be held at 0: {e}")
-        bpf_stats_fd = enable_bpf_stats()
-        if bpf_stats_fd is None:
-            warnings.append(f"BPF_ENABLE_STATS refused ({os.strerror(ctypes.get_errno())}): "
-                            "no BPF program CPU figures")
+        bpf_stats_fd, why = enable_bpf_stats()
+        if why:
+            warnings.append(f"BPF_ENABLE_STATS refused ({why}): no BPF program CPU figures")
         ns_per_syscall = syscall_cost(bins)
-        log(f"one system call costs {ns_per_syscall} ns here (bench/syscallcost.c)")
+        if ns_per_syscall is not None:
+            log(f"one system call costs {ns_per_syscall} ns here (bench/syscallcost.c)")
         log(f"configs {configs}, {args.reps} repetition(s); logs in {tmp_root}")
         for rep in range(args.reps):
             k = rep % len(configs)
